@@ -1,0 +1,155 @@
+"""The `dcvpn` command line. Results go to stdout in the chosen format; messages to stderr.
+
+Every option can also come from an environment variable named DCVPN_<OPTION> (e.g.
+DCVPN_FABRIC, DCVPN_FORMAT); a command-line value wins.
+"""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from inventory.errors import FabricLoadError, TopologyError
+from inventory.findings import Severity
+from inventory.lint import RULES, lint, worst
+from inventory.loader import LoadedFabric, load_fabric
+from inventory.topology import CompiledFabric, compile_fabric
+from pipelines import topology_report
+from pipelines.exit_codes import Exit
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """Bad command-line usage: reported in one line, exit 2."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"DCVPN_{name.upper()}", default)
+
+
+def _add_fabric(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--fabric", default=_env("fabric"), metavar="FABRIC",
+                   help="fabric model YAML file [env DCVPN_FABRIC]")
+
+
+def _add_format(p: argparse.ArgumentParser, choices: Sequence[str] = ("text", "json")) -> None:
+    p.add_argument("--format", default=_env("format", "text"), metavar="|".join(choices),
+                   help=f"output format: {', '.join(choices)} (default text) [env DCVPN_FORMAT]")
+    p.set_defaults(format_choices=tuple(choices))
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _load(args: argparse.Namespace) -> LoadedFabric:
+    if not args.fabric:
+        raise UsageError("no fabric given: use -f FABRIC or set DCVPN_FABRIC")
+    return load_fabric(args.fabric)
+
+
+def _compile_clean(args: argparse.Namespace) -> tuple[LoadedFabric, CompiledFabric]:
+    """Load and compile, refusing a model with lint errors (they are printed)."""
+    loaded = _load(args)
+    errors = [f for f in lint(loaded) if f.severity is Severity.ERROR]
+    if errors:
+        raise FabricLoadError([f.format() for f in errors]
+                              + [f"{loaded.source.file}: {len(errors)} lint error(s); fix them first"])
+    return loaded, compile_fabric(loaded.fabric)
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    if args.rules:
+        for r in RULES:
+            print(f"{r.code}  {r.severity!s:<7}  {r.summary}")
+        return Exit.OK
+    select = set(args.select.split(",")) if args.select else None
+    loaded = _load(args)
+    findings = lint(loaded, select)
+    counts = {str(s): sum(1 for f in findings if f.severity is s) for s in reversed(Severity)}
+    top = worst(findings)
+    code = Exit.FAILED if top is Severity.ERROR else Exit.OK
+    if args.format == "json":
+        print(json.dumps({"file": loaded.source.file, "ok": code == Exit.OK, "counts": counts,
+                          "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        for f in findings:
+            print(f.format())
+        summary = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in counts.items())
+        _err(f"{loaded.source.file}: {summary}")
+    return code
+
+
+def cmd_topology(args: argparse.Namespace) -> int:
+    _, compiled = _compile_clean(args)
+    writer = {"text": topology_report.as_text, "json": topology_report.as_json,
+              "dot": topology_report.as_dot}[args.format]
+    sys.stdout.write(writer(compiled))
+    return Exit.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcvpn",
+        description="IKEv2/IPsec + BGP data-center interconnect as code: one fabric model, "
+                    "compiled to strongSwan+FRR, IOS-XE and JunOS configuration.",
+        epilog="exit codes: 0 ok, 1 checks failed / changes refused, 2 bad input or usage, "
+               "3 device or transport failure. Every option also reads DCVPN_<OPTION>.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("lint", help="check the model: schema and policy",
+                       description="Check schema and policy. Each finding names file, line, "
+                                   "YAML path, severity and a stable code. Exit 0 clean or "
+                                   "warnings only, 1 any error finding, 2 unusable input.")
+    _add_fabric(p)
+    _add_format(p)
+    p.add_argument("--select", default=_env("select"), metavar="CODES",
+                   help="only these rule codes, comma separated [env DCVPN_SELECT]")
+    p.add_argument("--rules", action="store_true", help="list every rule and exit")
+    p.set_defaults(handler=cmd_lint)
+
+    p = sub.add_parser("topology", help="show compiled tunnels and BGP sessions",
+                       description="Compile the model and show every tunnel (id, plane, link, "
+                                   "inner addresses, MTU/MSS) and BGP session. Refuses a model "
+                                   "with lint errors (exit 2).")
+    _add_fabric(p)
+    _add_format(p, ("text", "json", "dot"))
+    p.set_defaults(handler=cmd_topology)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return Exit.BAD_INPUT
+    choices = getattr(args, "format_choices", None)
+    if choices is not None and args.format not in choices:
+        _err(f"dcvpn {args.command}: --format must be one of {', '.join(choices)}, "
+             f"not {args.format!r}")
+        return Exit.BAD_INPUT
+    try:
+        return handler(args)
+    except UsageError as exc:
+        _err(f"dcvpn {args.command}: {exc}")
+        return Exit.BAD_INPUT
+    except FabricLoadError as exc:
+        for line in exc.lines:
+            _err(line)
+        if getattr(args, "format", None) == "json":
+            print(json.dumps({"ok": False, "errors": exc.lines}, indent=2))
+        return Exit.BAD_INPUT
+    except TopologyError as exc:
+        _err(f"dcvpn {args.command}: {exc}")
+        return Exit.BAD_INPUT
+    except BrokenPipeError:
+        return Exit.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
