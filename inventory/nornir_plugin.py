@@ -47,20 +47,27 @@ def gateway_intent(compiled: CompiledFabric, gateway: str) -> dict[str, Any]:
 
 class DcvpnInventory:
     def __init__(self, fabric: str, username: str | None = None, password: str | None = None,
-                 allow_lint_errors: bool = False) -> None:
+                 allow_lint_errors: bool = False, compiled: CompiledFabric | None = None) -> None:
+        """`compiled` lets a caller that already loaded and linted the fabric skip doing it again."""
         self.fabric_file = fabric
+        self.compiled = compiled
         self.username = username if username is not None else os.environ.get("DCVPN_USERNAME")
         self.password = password if password is not None else os.environ.get("DCVPN_PASSWORD")
         self.allow_lint_errors = allow_lint_errors
 
-    def load(self) -> Inventory:
+    def _compile(self) -> CompiledFabric:
+        if self.compiled is not None:
+            return self.compiled
         loaded = load_fabric(self.fabric_file)
         if not self.allow_lint_errors:
             errors = [f.format() for f in lint(loaded) if f.severity is Severity.ERROR]
             if errors:
                 raise TopologyError("fabric has lint errors:\n" + "\n".join(errors))
-        compiled = compile_fabric(loaded.fabric)
-        spec = loaded.fabric.fabric
+        return compile_fabric(loaded.fabric)
+
+    def load(self) -> Inventory:
+        compiled = self._compile()
+        spec = compiled.fabric.fabric
         groups = Groups()
 
         def group(name: str) -> Group:

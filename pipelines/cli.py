@@ -17,6 +17,8 @@ from inventory.loader import LoadedFabric, load_fabric
 from inventory.topology import CompiledFabric, compile_fabric
 from pipelines import topology_report
 from pipelines.exit_codes import Exit
+from pipelines.fleet import make_nornir
+from tasks.render import render
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -90,6 +92,35 @@ def cmd_topology(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    if not args.out:
+        raise UsageError("no output folder given: use -o OUT or set DCVPN_OUT")
+    loaded, compiled = _compile_clean(args)
+    nr = make_nornir(loaded.source.file, compiled)
+    if args.site:
+        known = {s.name for s in compiled.fabric.sites}
+        unknown = [s for s in args.site if s not in known]
+        if unknown:
+            raise UsageError(f"unknown site(s): {', '.join(unknown)}")
+        nr = nr.filter(filter_func=lambda h: h["site"] in args.site)
+    results = nr.run(task=render, out_dir=args.out)
+    report: dict[str, dict[str, object]] = {}
+    failed = False
+    for name in sorted(results):
+        res = results[name][0]
+        if res.failed:
+            failed = True
+            _err(f"{name}: render failed: {res.exception or res.result}")
+            report[name] = {"failed": True, "error": str(res.exception or res.result)}
+            continue
+        report[name] = {"files": sorted(res.result), "changed": res.changed}
+    changed = sum(1 for r in report.values() if r.get("changed"))
+    _err(f"rendered {len(report)} gateway(s) into {args.out}: {changed} changed")
+    if args.format == "json":
+        print(json.dumps({"out": args.out, "gateways": report}, indent=2))
+    return Exit.FAILED if failed else Exit.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dcvpn",
@@ -118,6 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fabric(p)
     _add_format(p, ("text", "json", "dot"))
     p.set_defaults(handler=cmd_topology)
+
+    p = sub.add_parser("render", help="render every gateway's configuration files",
+                       description="Render OUT/<gateway>/<files> from the model: strongSwan "
+                                   "swanctl.conf, strongswan.conf, frr.conf; IOS-XE config.xml "
+                                   "and config.cli; JunOS config.xml and config.set. Output is "
+                                   "deterministic; secrets appear only as references. Refuses "
+                                   "a model with lint errors (exit 2).")
+    _add_fabric(p)
+    _add_format(p)
+    p.add_argument("-o", "--out", default=_env("out"), metavar="OUT",
+                   help="output folder [env DCVPN_OUT]")
+    p.add_argument("--site", action="append", metavar="S",
+                   default=_env("site").split(",") if _env("site") else None,
+                   help="only this site's gateways (repeatable) [env DCVPN_SITE, comma separated]")
+    p.set_defaults(handler=cmd_render)
     return parser
 
 

@@ -1,0 +1,106 @@
+"""Render task: the files of one gateway from the compiled model, byte-for-byte deterministic.
+
+One shared Jinja2 environment (templates compiled once per process). Each platform has a
+Renderer, found through the `dcvpn.renderers` entry-point group, so a site can add one.
+"""
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import jinja2
+from nornir.core.task import Result, Task
+
+from inventory.model import Platform
+from inventory.topology import CompiledFabric
+from tasks.errors import RenderError
+from tasks.render_context import GatewayView, gateway_view
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    platform: Platform
+
+    def render(self, view: GatewayView, env: jinja2.Environment) -> dict[str, str]:
+        """File name -> content for one gateway."""
+        ...
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name and name.endswith(".xml.j2"))
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=_autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def renderer_for(platform: Platform) -> Renderer:
+    """The renderer registered under the platform's name in `dcvpn.renderers`."""
+    for ep in entry_points(group="dcvpn.renderers", name=str(platform)):
+        renderer = ep.load()()
+        if not isinstance(renderer, Renderer):
+            raise RenderError(f"entry point {ep.name} does not provide a Renderer")
+        return renderer
+    raise RenderError(f"no renderer registered for platform {platform}")
+
+
+def render_gateway(compiled: CompiledFabric, gateway: str) -> dict[str, str]:
+    view = gateway_view(compiled, gateway)
+    renderer = renderer_for(view.gateway.platform)
+    try:
+        return renderer.render(view, environment())
+    except jinja2.TemplateError as exc:
+        raise RenderError(f"{gateway}: template error: {exc}") from exc
+
+
+def write_files(out_dir: Path, gateway: str, files: Mapping[str, str],
+                dry_run: bool = False) -> bool:
+    """Write OUT/<gateway>/<file>; True if any byte changed (or would, when dry_run).
+
+    Files of the folder that are no longer rendered are removed.
+    """
+    folder = out_dir / gateway
+    changed = False
+    if not dry_run:
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in sorted(files):
+        target = folder / name
+        data = files[name].encode()
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        changed = True
+        if not dry_run:
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+    if folder.is_dir():
+        for stale in sorted(folder.iterdir()):
+            if stale.is_file() and stale.name not in files:
+                changed = True
+                if not dry_run:
+                    stale.unlink()
+    return changed
+
+
+def render(task: Task, out_dir: str | None = None) -> Result:
+    """Nornir task: render this host's files (and write them under out_dir if given)."""
+    compiled: CompiledFabric = task.host["compiled"]
+    files = render_gateway(compiled, task.host.name)
+    changed = False
+    if out_dir is not None:
+        changed = write_files(Path(out_dir), task.host.name, files, dry_run=task.is_dry_run())
+    return Result(host=task.host, result=files, changed=changed)

@@ -1,0 +1,125 @@
+"""Precomputed values for one gateway's templates (templates hold no logic beyond loops).
+
+Platform modules start from GatewayView and add their own spellings (algorithm names,
+interface names); nothing here is vendor specific.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
+
+from inventory.model import DataPlane, Fabric, FabricSpec, Gateway, Site
+from inventory.platforms import default_os_version
+from inventory.topology import BgpEndpoint, BgpSession, CompiledFabric, Endpoint, Tunnel
+
+SECRET_PREFIX = "${dcvpn-secret:"
+
+
+def secret_ref(kind: str, name: str) -> str:
+    """A placeholder that stands for a secret in rendered (reviewable) artifacts.
+
+    Drivers resolve it from the secrets directory at push time; review artifacts, diffs and
+    logs only ever show the reference.
+    """
+    return f"{SECRET_PREFIX}{kind}/{name}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelView:
+    tunnel: Tunnel
+    session: BgpSession
+    local: Endpoint
+    remote: Endpoint
+    bgp_local: BgpEndpoint
+    bgp_remote: BgpEndpoint
+    remote_prefixes: tuple[IPv4Network, ...]  # the peer site's own prefixes
+    transit_prefixes: tuple[IPv4Network, ...]  # reached through this peer (a hub), not direct
+
+    @property
+    def name(self) -> str:
+        return self.tunnel.name
+
+    @property
+    def psk_ref(self) -> str:
+        return secret_ref("psk", self.tunnel.name)
+
+
+@dataclass(frozen=True)
+class GatewayView:
+    compiled: CompiledFabric
+    site: Site
+    gateway: Gateway
+
+    @property
+    def fabric(self) -> Fabric:
+        return self.compiled.fabric
+
+    @property
+    def spec(self) -> FabricSpec:
+        return self.compiled.fabric.fabric
+
+    @property
+    def data_plane(self) -> DataPlane:
+        return self.fabric.data_plane(self.site)
+
+    @property
+    def os_version(self) -> str | None:
+        return self.gateway.os_version or default_os_version(self.gateway.platform)
+
+    @property
+    def is_hub(self) -> bool:
+        return self.site.name in self.spec.hubs and self.spec.topology != "full_mesh"
+
+    @property
+    def router_id(self) -> IPv4Address:
+        return self.gateway.public_ip
+
+    @property
+    def asn(self) -> int:
+        bgp = self.spec.bgp
+        value = bgp.asn if bgp.mode == "ibgp" else self.site.asn
+        assert value is not None, "lint DCV262/DCV263 guarantees an ASN"
+        return value
+
+    @property
+    def own_prefixes(self) -> tuple[IPv4Network, ...]:
+        return tuple(sorted(self.site.prefixes))
+
+    @cached_property
+    def fabric_prefixes(self) -> tuple[IPv4Network, ...]:
+        """Every prefix of the fabric except this site's own."""
+        own = set(self.site.prefixes)
+        return tuple(p for p in self.compiled.fabric_prefixes if p not in own)
+
+    @cached_property
+    def tunnels(self) -> tuple[TunnelView, ...]:
+        sites = {s.name: s for s in self.fabric.sites}
+        direct = {self.site.name}
+        pairs = list(self.compiled.tunnels_of(self.gateway.name))
+        for tunnel, _ in pairs:
+            direct.add(tunnel.side(self.gateway.name)[1].site)
+        indirect = tuple(sorted(p for s in self.fabric.sites if s.name not in direct
+                                for p in s.prefixes))
+        # Transit prefixes go to plane 0 towards the lowest-id hub peer (selectors must not
+        # overlap on the kernel-libipsec data plane, which has no interface ids).
+        hub_peers = sorted((t.side(self.gateway.name)[1].site_id, t.id) for t, _ in pairs
+                           if t.side(self.gateway.name)[1].hub and t.plane == 0)
+        transit_tid = hub_peers[0][1] if hub_peers and not self.is_hub else None
+        views = []
+        for tunnel, session in pairs:
+            local, remote = tunnel.side(self.gateway.name)
+            bgp_local, bgp_remote = session.side(self.gateway.name)
+            views.append(TunnelView(
+                tunnel, session, local, remote, bgp_local, bgp_remote,
+                tuple(sorted(sites[remote.site].prefixes)),
+                indirect if tunnel.id == transit_tid else (),
+            ))
+        views.sort(key=lambda v: (v.remote.site_id, v.tunnel.plane))
+        return tuple(views)
+
+
+def gateway_view(compiled: CompiledFabric, gateway: str) -> GatewayView:
+    for site, gw in compiled.gateways():
+        if gw.name == gateway:
+            return GatewayView(compiled, site, gw)
+    raise KeyError(gateway)
