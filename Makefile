@@ -1,37 +1,56 @@
-# dcvpn developer entry points. `make demo` installs and runs the main job on the example
-# fabric; `make test` runs the whole suite (what CI runs).
+# dcvpn developer entry points.
+#   make demo   install dcvpn into .venv and run the main job on the example fabric
+#   make test   install the test dependencies (Debian packages + Python) and run the whole suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= inventory/examples/acme-hybrid.yaml
 PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+# Programs the tests drive for real: strongSwan, FRR, libyang (YANG validation), graphviz.
+DEB_PACKAGES := python3-venv iproute2 strongswan-swanctl strongswan-charon charon-systemd \
+	libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
+	strongswan-pki frr libyang2-dev libyang2-tools graphviz openssl
 
-.PHONY: install demo test check lint typecheck unit bench clean
+.PHONY: install install-dev deps demo test check lint typecheck unit bench clean
 
 $(BIN)/dcvpn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(BIN)/dcvpn
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
 install: $(BIN)/dcvpn
 
+install-dev: deps $(VENV)/.dev-installed
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
 demo: install
 	$(BIN)/dcvpn lint -f $(EXAMPLE)
 	$(BIN)/dcvpn topology -f $(EXAMPLE)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
-unit: install
+unit: install-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/bench_compile.py
 
 clean:

@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv4Network
 from itertools import combinations
 from typing import Literal
 
-from inventory.addressing import if_index, link_hosts, link_network, tunnel_id
+from inventory.addressing import MAX_PLANES, if_index, link_hosts, link_network, tunnel_id
 from inventory.errors import TopologyError
 from inventory.model import DataPlane, Fabric, Gateway, Platform, Site, Topology
 from inventory.mtu import tunnel_mtu
@@ -133,7 +133,7 @@ def site_pairs(fabric: Fabric) -> list[tuple[int, int]]:
             pairs.add((min(a.id, b.id), max(a.id, b.id)))
 
     if spec.topology is Topology.FULL_MESH:
-        return [(a.id, b.id) for a, b in combinations(sites, 2)]
+        return sorted({(a.id, b.id) for a, b in combinations(sites, 2) if a.id != b.id})
     if not hubs:
         raise TopologyError(f"topology {spec.topology} needs at least one hub")
     for a, b in combinations(hubs, 2):
@@ -170,7 +170,24 @@ def _udp_encap(fabric: Fabric, a: tuple[Site, Gateway], b: tuple[Site, Gateway])
     )
 
 
+def _require_unique(fabric: Fabric) -> None:
+    for what, values in (
+        ("site id", [s.id for s in fabric.sites]),
+        ("site name", [s.name for s in fabric.sites]),
+        ("gateway name", [g.name for s in fabric.sites for g in s.gateways]),
+    ):
+        seen: set[object] = set()
+        for v in values:
+            if v in seen:
+                raise TopologyError(f"duplicate {what} {v} (run dcvpn lint)")
+            seen.add(v)
+    for s in fabric.sites:
+        if len(s.gateways) > MAX_PLANES:
+            raise TopologyError(f"site {s.name} has more than {MAX_PLANES} gateways")
+
+
 def compile_fabric(fabric: Fabric) -> CompiledFabric:
+    _require_unique(fabric)
     spec = fabric.fabric
     sites = {s.id: s for s in fabric.sites}
     hub_names = set(spec.hubs) if spec.topology is not Topology.FULL_MESH else set()
