@@ -18,7 +18,7 @@ from inventory.model import Fabric, Gateway, Platform, Site, Topology
 from inventory.platforms import CAPABILITIES, DATA_PLANE_LIMITS
 from inventory.topology import site_pairs
 
-E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
+E, W, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
 MIN_LIFETIME, MAX_LIFETIME = 3600, 86400
 PSK_MAX_PEERS = 8
 FULL_MESH_MAX_SITES = 8
@@ -285,7 +285,7 @@ def unknown_region(ctx: Context) -> Iterator[tuple[Path, str]]:
                 f"{kind} {s.name} has no region: hybrid meshes sites by region")
 
 
-@rule("DCV233", I, "region without a hub: its sites connect to every hub")
+@rule("DCV233", INFO, "region without a hub: its sites connect to every hub")
 def region_without_hub(ctx: Context) -> Iterator[tuple[Path, str]]:
     spec = ctx.fabric.fabric
     if spec.topology is not Topology.HYBRID:

@@ -68,12 +68,10 @@ def _index(node: yaml.Node, path: Path, lines: dict[Path, int], dups: list[Findi
 def _data_path(loc: tuple[int | str, ...], data: object) -> Path:
     """Keep the part of a pydantic error location that indexes into the user's data."""
     out: list[str | int] = []
-    cur = data
+    cur: Any = data
     for elem in loc:
-        if isinstance(cur, dict) and elem in cur:
-            out.append(elem)
-            cur = cur[elem]
-        elif isinstance(cur, list) and isinstance(elem, int) and 0 <= elem < len(cur):
+        if (isinstance(cur, dict) and elem in cur) or (
+                isinstance(cur, list) and isinstance(elem, int) and 0 <= elem < len(cur)):
             out.append(elem)
             cur = cur[elem]
         elif isinstance(cur, dict) and isinstance(elem, str) and not elem[:1].isupper():
@@ -140,10 +138,16 @@ def parse_fabric(text: str, file: str) -> LoadedFabric:
     try:
         fabric = Fabric.model_validate(data)
     except ValidationError as exc:
-        findings = []
-        for err in exc.errors():
-            path = _data_path(tuple(err["loc"]), data)
-            findings.append(source.finding(SCHEMA_CODE, Severity.ERROR, path, _message(err, path)))
+        located = [(_data_path(tuple(err["loc"]), data), err) for err in exc.errors()]
+        paths = [path for path, _ in located]
+        findings = [
+            source.finding(SCHEMA_CODE, Severity.ERROR, path, _message(err, path))
+            for path, err in located
+            # a list that is "too short" only because its one item was invalid: say it once
+            if not (err["type"] == "too_short"
+                    and any(len(o) > len(path) and o[:len(path)] == path for o in paths))
+        ]
+        findings.sort(key=lambda f: f.line or 0)
         raise FabricLoadError([f.format() for f in findings]) from None
     return LoadedFabric(fabric, source)
 

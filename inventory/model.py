@@ -108,7 +108,7 @@ class EspPolicy(_Frozen):
     @field_validator("pfs_group", mode="before")
     @classmethod
     def _pfs(cls, v: object) -> object:
-        if v in ("none", "off", False):
+        if v is False or v in ("none", "off"):
             return None
         return v
 

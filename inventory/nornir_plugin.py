@@ -48,7 +48,7 @@ def gateway_intent(compiled: CompiledFabric, gateway: str) -> dict[str, Any]:
 class DcvpnInventory:
     def __init__(self, fabric: str, username: str | None = None, password: str | None = None,
                  allow_lint_errors: bool = False, compiled: CompiledFabric | None = None) -> None:
-        """`compiled` lets a caller that already loaded and linted the fabric skip doing it again."""
+        """`compiled`: a fabric the caller already loaded and linted (not loaded again)."""
         self.fabric_file = fabric
         self.compiled = compiled
         self.username = username if username is not None else os.environ.get("DCVPN_USERNAME")

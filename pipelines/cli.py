@@ -57,15 +57,19 @@ def _compile_clean(args: argparse.Namespace) -> tuple[LoadedFabric, CompiledFabr
     loaded = _load(args)
     errors = [f for f in lint(loaded) if f.severity is Severity.ERROR]
     if errors:
-        raise FabricLoadError([f.format() for f in errors]
-                              + [f"{loaded.source.file}: {len(errors)} lint error(s); fix them first"])
+        summary = f"{loaded.source.file}: {len(errors)} lint error(s); fix them first"
+        raise FabricLoadError([f.format() for f in errors] + [summary])
     return loaded, compile_fabric(loaded.fabric)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
     if args.rules:
-        for r in RULES:
-            print(f"{r.code}  {r.severity!s:<7}  {r.summary}")
+        if args.format == "json":
+            print(json.dumps([{"code": r.code, "severity": str(r.severity), "summary": r.summary}
+                              for r in RULES], indent=2))
+        else:
+            for r in RULES:
+                print(f"{r.code}  {r.severity!s:<7}  {r.summary}")
         return Exit.OK
     select = set(args.select.split(",")) if args.select else None
     loaded = _load(args)
@@ -97,6 +101,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise UsageError("no output folder given: use -o OUT or set DCVPN_OUT")
     loaded, compiled = _compile_clean(args)
     nr = make_nornir(loaded.source.file, compiled)
+    if args.site is None and _env("site"):
+        args.site = [s for s in str(_env("site")).split(",") if s]
     if args.site:
         known = {s.name for s in compiled.fabric.sites}
         unknown = [s for s in args.site if s not in known]
@@ -161,7 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=_env("out"), metavar="OUT",
                    help="output folder [env DCVPN_OUT]")
     p.add_argument("--site", action="append", metavar="S",
-                   default=_env("site").split(",") if _env("site") else None,
                    help="only this site's gateways (repeatable) [env DCVPN_SITE, comma separated]")
     p.set_defaults(handler=cmd_render)
     return parser

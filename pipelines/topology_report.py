@@ -70,7 +70,8 @@ def as_text(compiled: CompiledFabric) -> str:
         f"fabric {spec.name}: {spec.topology}, {len(compiled.fabric.sites)} sites, "
         f"{len(compiled.tunnels)} tunnels, {len(compiled.sessions)} BGP sessions ({spec.bgp.mode})",
         "",
-        f"{'tunnel':<28} {'id':>6}  {'link':<18} {'side A':<36} {'side B':<36} {'mtu':>5} {'mss':>5}",
+        f"{'tunnel':<28} {'id':>6}  {'link':<18} {'side A':<36} {'side B':<36} "
+        f"{'mtu':>5} {'mss':>5}",
     ]
     for t in compiled.tunnels:
         a, b = t.endpoints
@@ -80,9 +81,9 @@ def as_text(compiled: CompiledFabric) -> str:
                      f"{t.mtu:>5} {t.mss:>5}")
     lines += ["", f"{'bgp session':<28} {'side A':<40} {'side B':<40} {'lpref':>5} {'med':>4}"]
     for t, s in zip(compiled.tunnels, compiled.sessions, strict=True):
-        a, b = s.endpoints
-        side_a = f"{a.address} AS{a.asn} {a.role}"
-        side_b = f"{b.address} AS{b.asn} {b.role}"
+        ba, bb = s.endpoints
+        side_a = f"{ba.address} AS{ba.asn} {ba.role}"
+        side_b = f"{bb.address} AS{bb.asn} {bb.role}"
         lines.append(f"{t.name:<28} {side_a:<40} {side_b:<40} {s.local_pref:>5} {s.med:>4}")
     return "\n".join(lines) + "\n"
 

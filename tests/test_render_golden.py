@@ -19,7 +19,7 @@ def _cases() -> list[pytest.param]:
     cases = []
     for name in FABRICS:
         compiled = compile_fabric(load_fabric(EXAMPLES / name).fabric)
-        for site, gw in compiled.gateways():
+        for _, gw in compiled.gateways():
             cases.append(pytest.param(name, gw.name, id=f"{gw.platform}-{name[:-5]}-{gw.name}"))
     return cases
 
