@@ -70,8 +70,10 @@ def _data_path(loc: tuple[int | str, ...], data: object) -> Path:
     out: list[str | int] = []
     cur: Any = data
     for elem in loc:
-        if (isinstance(cur, dict) and elem in cur) or (
-                isinstance(cur, list) and isinstance(elem, int) and 0 <= elem < len(cur)):
+        if isinstance(cur, dict) and elem in cur:
+            out.append(elem)
+            cur = cur[elem]
+        elif isinstance(cur, list) and isinstance(elem, int) and 0 <= elem < len(cur):
             out.append(elem)
             cur = cur[elem]
         elif isinstance(cur, dict) and isinstance(elem, str) and not elem[:1].isupper():
