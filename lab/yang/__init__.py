@@ -19,7 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_YANG_DIR = PROJECT_ROOT.parent / "shared" / "yang"
 
 
-class YangUnavailable(LabError):
+class YangUnavailable(LabError):  # noqa: N818 - reads as a state, like FileNotFound
     """libyang or the YANG folder is missing."""
 
 
@@ -75,7 +75,7 @@ class SchemaContext:
         err = self._ctx.error  # may be a method or attribute depending on binding version
         try:
             text = err() if callable(err) else err
-        except Exception:  # noqa: BLE001 - best effort detail
+        except Exception:  # best effort detail
             text = None
         if text:
             details.append(str(text))

@@ -1,0 +1,76 @@
+"""Both ends of every tunnel agree, read back from the two endpoints' rendered files.
+
+Each platform's files are parsed by tests/parse_<platform>.py, written independently of the
+renderers' tables: proposals intersect, identities match the peer's expected remote identity,
+inner addresses are the two ends of one link, BGP ASNs and neighbor addresses mirror.
+"""
+
+import importlib
+from ipaddress import IPv4Interface
+from typing import Any
+
+import pytest
+import yaml
+from conftest import EXAMPLES
+from rendered import RenderedTunnel
+
+from inventory.loader import parse_fabric
+from inventory.topology import CompiledFabric, compile_fabric
+from tasks.render import render_gateway
+
+
+def _variant(name: str, **changes: Any) -> CompiledFabric:
+    data = yaml.safe_load((EXAMPLES / name).read_text())
+    for key, value in changes.items():
+        data["fabric"][key] = value
+    if data["fabric"].get("bgp", {}).get("mode") == "ibgp":
+        for s in data["sites"]:
+            s.pop("asn", None)
+    return compile_fabric(parse_fabric(yaml.safe_dump(data), name).fabric)
+
+
+VARIANTS = {
+    "lab3": lambda: _variant("lab3.yaml"),
+    "lab3-xfrm-psk": lambda: _variant("lab3.yaml", data_plane="xfrm", auth={"method": "psk"}),
+    "acme": lambda: _variant("acme-hybrid.yaml"),
+    "acme-psk-cbc": lambda: _variant("acme-hybrid.yaml", auth={"method": "psk"}, crypto="cbc"),
+    "acme-ibgp": lambda: _variant("acme-hybrid.yaml",
+                                  bgp={"mode": "ibgp", "asn": 65000}),
+}
+
+
+def _parsed(compiled: CompiledFabric, gateway: str, platform: str) -> list[RenderedTunnel]:
+    parser = importlib.import_module(f"parse_{platform}")
+    result: list[RenderedTunnel] = parser.tunnels(render_gateway(compiled, gateway))
+    return result
+
+
+def _find(tunnels: list[RenderedTunnel], local: str, peer: str) -> RenderedTunnel:
+    found = [t for t in tunnels if t.local_public_ip == local and t.peer_public_ip == peer]
+    assert len(found) == 1, f"expected one tunnel {local} -> {peer}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_both_ends_of_every_tunnel_agree(variant: str) -> None:
+    compiled = VARIANTS[variant]()
+    cache: dict[str, list[RenderedTunnel]] = {}
+    for tunnel in compiled.tunnels:
+        a, b = tunnel.endpoints
+        for e in (a, b):
+            if e.gateway not in cache:
+                cache[e.gateway] = _parsed(compiled, e.gateway, str(e.platform))
+        ra = _find(cache[a.gateway], str(a.public_ip), str(b.public_ip))
+        rb = _find(cache[b.gateway], str(b.public_ip), str(a.public_ip))
+        where = f"{variant} {tunnel.name} ({a.platform} <-> {b.platform})"
+        assert ra.ike_proposals & rb.ike_proposals, f"{where}: no common IKE proposal"
+        assert ra.esp_proposals & rb.esp_proposals, f"{where}: no common ESP proposal"
+        assert ra.remote_id == rb.local_id, f"{where}: {a.gateway} expects another identity"
+        assert rb.remote_id == ra.local_id, f"{where}: {b.gateway} expects another identity"
+        ia, ib = IPv4Interface(ra.inner_interface), IPv4Interface(rb.inner_interface)
+        assert ia.network == ib.network == tunnel.network, f"{where}: not one link"
+        assert ia.ip != ib.ip
+        assert ra.bgp_neighbor == str(ib.ip) and rb.bgp_neighbor == str(ia.ip), where
+        assert ra.bgp_remote_as == rb.bgp_local_as, where
+        assert rb.bgp_remote_as == ra.bgp_local_as, where
+    assert cache, "no tunnel was checked"
