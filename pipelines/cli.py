@@ -15,7 +15,7 @@ from inventory.findings import Severity
 from inventory.lint import RULES, lint, worst
 from inventory.loader import LoadedFabric, load_fabric
 from inventory.topology import CompiledFabric, compile_fabric
-from pipelines import topology_report
+from pipelines import pki_cmd, topology_report
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
 from tasks.render import render
@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", action="append", metavar="S",
                    help="only this site's gateways (repeatable) [env DCVPN_SITE, comma separated]")
     p.set_defaults(handler=cmd_render)
+
+    pki_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,104 @@
+"""What each platform needs from the PKI directory (read-only; drivers and the lab install it).
+
+strongSwan: files for the swanctl folders (`strongswan_files`). IOS-XE and JunOS: the PEM
+texts (`device_pems`) a renderer embeds (IOS-XE trustpoint `crypto pki certificate chain`)
+or a driver loads (JunOS `request security pki ... load`), and the key (`load_material`).
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from tasks.pki.errors import PkiError
+from tasks.pki.files import PRIVATE_FILE, PUBLIC_FILE
+from tasks.pki.keys import Passphrase
+from tasks.pki.store import Ca, Layout, check_issued, load_ca, load_issued, read_cert, read_crl
+
+# Material kind -> swanctl sub-folder (swanctl(8): x509, private, x509ca, x509crl).
+SWANCTL_DIRS = {"cert": "x509", "key": "private", "ca": "x509ca", "crl": "x509crl"}
+
+
+@dataclass(frozen=True)
+class DeliveryFile:
+    path: str  # relative to the swanctl folder
+    content: bytes = field(repr=False)
+    mode: int
+
+
+@dataclass(frozen=True)
+class DevicePems:
+    ca: str
+    cert: str
+    crl: str
+
+
+@dataclass(frozen=True)
+class GatewayMaterial:
+    gateway: str
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes = field(repr=False)  # unencrypted PKCS#8: handle as a secret
+    crl_pem: bytes
+
+
+def _crl_pem(layout: Layout, ca: Ca) -> bytes:
+    crl = read_crl(layout, ca)
+    if crl is None:
+        raise PkiError(f"{layout.crl}: the CRL is missing (run dcvpn pki renew)")
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def load_material(pki_dir: Path, gateway: str, passphrase: Passphrase | None = None,
+                  previous: bool = False) -> GatewayMaterial:
+    """CA, certificate, decrypted key and CRL of a gateway (`previous`: the pair before renew).
+
+    A revoked certificate is delivered too: the lab shows its peers refusing it.
+    """
+    layout = Layout(pki_dir)
+    pp = passphrase or Passphrase()
+    ca = load_ca(layout)
+    issued = load_issued(layout, gateway, ca, pp, previous)
+    if issued is None:
+        which = "previous certificate" if previous else "certificate"
+        raise PkiError(f"{layout.cert(gateway, previous)}: gateway {gateway} has no {which} "
+                       "(run dcvpn pki issue)")
+    key_pem = issued.key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+    return GatewayMaterial(gateway, ca.cert.public_bytes(serialization.Encoding.PEM),
+                           issued.cert_pem, key_pem, _crl_pem(layout, ca))
+
+
+def strongswan_layout(material: GatewayMaterial) -> tuple[DeliveryFile, ...]:
+    gw = material.gateway
+    return (
+        DeliveryFile(f"{SWANCTL_DIRS['cert']}/{gw}.pem", material.cert_pem, PUBLIC_FILE),
+        DeliveryFile(f"{SWANCTL_DIRS['key']}/{gw}.key", material.key_pem, PRIVATE_FILE),
+        DeliveryFile(f"{SWANCTL_DIRS['ca']}/ca.pem", material.ca_pem, PUBLIC_FILE),
+        DeliveryFile(f"{SWANCTL_DIRS['crl']}/crl.pem", material.crl_pem, PUBLIC_FILE),
+    )
+
+
+def strongswan_files(pki_dir: Path, gateway: str, passphrase: Passphrase | None = None,
+                     previous: bool = False) -> tuple[DeliveryFile, ...]:
+    """The files to place under the gateway's swanctl folder (write each with its mode)."""
+    return strongswan_layout(load_material(pki_dir, gateway, passphrase, previous))
+
+
+def device_pems(pki_dir: Path, gateway: str) -> DevicePems:
+    """CA, device certificate and CRL as PEM text (no key, no passphrase needed)."""
+    layout = Layout(pki_dir)
+    ca = load_ca(layout)
+    path = layout.cert(gateway)
+    cert = read_cert(path)
+    if cert is None:
+        raise PkiError(f"{path}: gateway {gateway} has no certificate (run dcvpn pki issue)")
+    check_issued(cert, ca, path)
+    return DevicePems(ca.cert.public_bytes(serialization.Encoding.PEM).decode(),
+                      cert.public_bytes(serialization.Encoding.PEM).decode(),
+                      _crl_pem(layout, ca).decode())
+
+
+iosxe_pems = device_pems
+junos_pems = device_pems
