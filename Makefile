@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Programs the tests drive for real: strongSwan, FRR, libyang (YANG validation), graphviz.
 DEB_PACKAGES := python3-venv iproute2 strongswan-swanctl strongswan-charon charon-systemd \
 	libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
-	strongswan-pki frr libyang2-dev libyang2-tools graphviz openssl
+	strongswan-pki frr nftables iputils-ping libyang2-dev libyang2-tools graphviz openssl
 
 .PHONY: install install-dev deps demo test check lint typecheck unit bench clean
 

@@ -1,0 +1,331 @@
+"""strongSwan (swanctl) + FRR renderer: swanctl.conf, strongswan.conf, frr.conf, interfaces.sh.
+
+Layout decisions (the lab and the deploy step rely on them):
+
+- strongswan.conf is complete for charon-systemd (`load_modular = no`, explicit plugin list).
+  Its vici socket (`charon.vici`) and log (`charon.log`) are *relative paths*: they resolve
+  against the working directory of charon-systemd and swanctl, so whoever starts them picks
+  the folder. Start both with the gateway's folder as working directory and
+  `STRONGSWAN_CONF=<folder>/strongswan.conf`; swanctl then finds the socket through its
+  `swanctl.socket` setting (or pass `--uri unix://<folder>/charon.vici`).
+- swanctl.conf never holds a secret. With PSK auth its `secrets` section includes
+  `swanctl-secrets.conf` (resolved relative to swanctl.conf's folder), which is rendered with
+  `${dcvpn-secret:psk/<tunnel>}` references only: the deploy step replaces them from the
+  secrets directory and installs the file 0600. An unresolved reference is a swanctl syntax
+  error, so a forgotten substitution cannot load as a key. Certificate auth expects
+  `x509/<gateway>.pem`, its key under `private/` and the fabric CA under `x509ca/`.
+- Data plane XFRM (production): `if_id_in/out` = the tunnel's interface index, 0/0 selectors,
+  `start_action = trap|start`.
+- kernel-libipsec (the lab) has no interface ids: it picks the outbound SA by the most specific
+  matching policy, checks decrypted packets against the inbound policy, and installs a route
+  per outbound policy only if the host has an address inside the negotiated *local* selector.
+  So selectors are narrowed per tunnel: local = own inner /32 + own prefixes, remote = peer
+  inner /32 + peer prefixes. Transit through a hub uses 0/0 instead of prefix lists (which IKE
+  narrowing would turn into unaddressed local selectors on the hub): the spoke's tunnel that
+  carries transit (TunnelView.transit_prefixes, at most one) has remote 0/0, and a hub offers
+  local 0/0 on plane 0 towards non-hubs. Only plane 0 carries prefixes; planes > 0 carry the
+  inner /32s only. The narrowed remote selectors of a gateway must not overlap (checked
+  here). Trap policies fail to install on libipsec, hence `start_action = start`. libipsec
+  reads ipsec0 with a buffer of its initial MTU (1400), so its tunnel MTU is capped at 1400.
+- frr.conf has no `exit` lines: a daemon started with `-f frr.conf` reads the whole file,
+  skips the other daemons' commands and would leave config mode at an `exit` it cannot pair.
+- interfaces.sh (idempotent, root) sets addresses, MTU, the TCP MSS clamp (nftables) and IP
+  forwarding; on libipsec it runs after charon has created ipsec0 and before
+  `swanctl --load-all` (again after a restart), and removes charon's table-220 rule so only
+  BGP decides routing.
+"""
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+import jinja2
+
+from inventory.crypto import CIPHERS, DH_GROUPS
+from inventory.durations import format_duration
+from inventory.model import DataPlane, EspPolicy, IkePolicy, Platform
+from inventory.mtu import IPV4_HEADER, TCP_HEADER
+from inventory.topology import CompiledFabric
+from tasks.errors import RenderError
+from tasks.render_context import GatewayView, TunnelView
+
+VICI_SOCKET = "charon.vici"
+CHARON_LOG = "charon.log"
+SECRETS_FILE = "swanctl-secrets.conf"
+LIBIPSEC_DEVICE = "ipsec0"
+LIBIPSEC_TUN_MTU = 1400
+ROUTING_TABLE = 220
+ROUTING_TABLE_PRIO = 32800  # behind main (32766): charon's routes never beat BGP's
+ANY = IPv4Network("0.0.0.0/0")
+
+CHARON_PLUGINS = ("random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints revocation hmac "
+                  "kdf gcm aes sha2 {kernel} socket-default vici updown")
+SWANCTL_PLUGINS = "pem pkcs1 pkcs8 x509 revocation constraints pubkey openssl random"
+
+
+@dataclass(frozen=True, slots=True)
+class DataPlaneStyle:
+    kernel_plugins: str
+    start_action: str
+    close_action: str
+    narrowed: bool  # per-tunnel selectors instead of 0/0 + if_id
+    routing_table: int | None  # charon's own route table, whose rule interfaces.sh removes
+
+
+DATA_PLANES: dict[DataPlane, DataPlaneStyle] = {
+    DataPlane.XFRM: DataPlaneStyle("kernel-netlink", "trap|start", "trap", narrowed=False,
+                                   routing_table=None),
+    DataPlane.LIBIPSEC: DataPlaneStyle("kernel-libipsec kernel-netlink", "start", "start",
+                                       narrowed=True, routing_table=ROUTING_TABLE),
+}
+
+
+def ike_proposal(ike: IkePolicy) -> str:
+    """`enc-[integ-]prf<hash>-<dh>`, e.g. aes256gcm16-prfsha384-ecp384."""
+    parts = [ike.encryption]
+    if ike.integrity and not CIPHERS[ike.encryption].aead:
+        parts.append(ike.integrity)
+    parts += [f"prf{ike.prf}", DH_GROUPS[ike.dh_group].token]
+    return "-".join(parts)
+
+
+def esp_proposal(esp: EspPolicy) -> str:
+    """`enc[-integ][-<pfs dh>][-esn]`, e.g. aes256gcm16-ecp384."""
+    parts = [esp.encryption]
+    if esp.integrity and not CIPHERS[esp.encryption].aead:
+        parts.append(esp.integrity)
+    if esp.pfs_group is not None:
+        parts.append(DH_GROUPS[esp.pfs_group].token)
+    if esp.esn:
+        parts.append("esn")
+    return "-".join(parts)
+
+
+def jitter(seconds: int) -> int:
+    return max(seconds // 10, 1)
+
+
+def traffic_selectors(view: GatewayView, tv: TunnelView
+                      ) -> tuple[tuple[IPv4Network, ...], tuple[IPv4Network, ...]]:
+    """(local_ts, remote_ts) of one tunnel; see the module docstring for the libipsec rule."""
+    if not DATA_PLANES[view.data_plane].narrowed:
+        return (ANY,), (ANY,)
+    local: tuple[IPv4Network, ...] = (IPv4Network(tv.local.inner_ip),)
+    remote: tuple[IPv4Network, ...] = (IPv4Network(tv.remote.inner_ip),)
+    if tv.tunnel.plane == 0:
+        local += view.own_prefixes
+        remote += tv.remote_prefixes
+        if view.is_hub and not tv.remote.hub:
+            local = (ANY,)  # the spoke may send everything it does not reach directly
+        if tv.transit_prefixes:
+            remote = (ANY,)
+    return local, remote
+
+
+def effective_mtu(view: GatewayView, tv: TunnelView) -> int:
+    """Tunnel MTU on this gateway's data plane (libipsec cannot read more than 1400 bytes)."""
+    if view.data_plane is DataPlane.LIBIPSEC:
+        return min(tv.tunnel.mtu, LIBIPSEC_TUN_MTU)
+    return tv.tunnel.mtu
+
+
+def _require_disjoint(view: GatewayView,
+                      selectors: list[tuple[str, tuple[IPv4Network, ...]]]) -> None:
+    """libipsec prefers the most specific policy, so one 0/0 (transit) tunnel may coexist with
+    narrowed ones; the narrowed ones must not overlap each other."""
+    defaults = [name for name, nets in selectors if ANY in nets]
+    clash = tuple(defaults[:2]) if len(defaults) > 1 else None
+    spans = sorted((int(n.network_address), int(n.broadcast_address), name)
+                   for name, nets in selectors if ANY not in nets for n in nets)
+    end, owner = -1, ""
+    for start, stop, name in spans:
+        if clash is None and start <= end and name != owner:
+            clash = (owner, name)
+        if stop > end:
+            end, owner = stop, name
+    if clash is not None:
+        raise RenderError(f"{view.gateway.name}: remote selectors of {clash[0]} and {clash[1]} "
+                          "overlap; kernel-libipsec cannot tell the tunnels apart (run dcvpn lint)")
+
+
+def _csv(nets: tuple[IPv4Network, ...]) -> str:
+    return ",".join(str(n) for n in nets)
+
+
+@dataclass(frozen=True, slots=True)
+class SwanConn:
+    name: str
+    local_addr: str
+    remote_addr: str
+    local_id: str
+    remote_id: str
+    encap: bool
+    if_id: int | None
+    local_ts: str
+    remote_ts: str
+    psk_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Iface:
+    name: str
+    if_id: int | None  # XFRM interface id; None: the device exists already (ipsec0)
+    addresses: tuple[str, ...]
+    mtu: int
+    mss: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMapEntry:
+    action: str  # permit | deny
+    seq: int
+    prefix_list: str
+    set: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMap:
+    name: str
+    entries: tuple[RouteMapEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbor:
+    address: str
+    remote_as: int
+    description: str
+    route_map_in: str
+    route_map_out: str
+    rr_client: bool
+    next_hop_self: bool
+
+
+OWN_LIST = "DCVPN-OWN"
+FABRIC_LIST = "DCVPN-FABRIC"
+
+
+def _conns(view: GatewayView) -> list[SwanConn]:
+    xfrm = not DATA_PLANES[view.data_plane].narrowed
+    conns, remotes = [], []
+    for tv in view.tunnels:
+        local_ts, remote_ts = traffic_selectors(view, tv)
+        remotes.append((tv.name, remote_ts))
+        conns.append(SwanConn(
+            tv.name, str(tv.local.public_ip), str(tv.remote.public_ip), tv.local.identity,
+            tv.remote.identity, tv.tunnel.udp_encap, tv.local.if_index if xfrm else None,
+            _csv(local_ts), _csv(remote_ts), tv.psk_ref))
+    if not xfrm:
+        _require_disjoint(view, remotes)
+    return conns
+
+
+def _ifaces(view: GatewayView) -> list[Iface]:
+    tunnels = view.tunnels
+    if view.data_plane is DataPlane.XFRM:
+        return [Iface(f"xfrm{tv.local.if_index}", tv.local.if_index,
+                      (f"{tv.local.inner_ip}/{tv.tunnel.network.prefixlen}",),
+                      tv.tunnel.mtu, tv.tunnel.mss) for tv in tunnels]
+    if not tunnels:
+        return []
+    mtu = min(effective_mtu(view, tv) for tv in tunnels)
+    addresses = tuple(f"{tv.local.inner_ip}/{tv.tunnel.network.prefixlen}" for tv in tunnels)
+    return [Iface(LIBIPSEC_DEVICE, None, addresses, mtu, mtu - IPV4_HEADER - TCP_HEADER)]
+
+
+_last_fabric_list: tuple[CompiledFabric, str] | None = None
+
+
+def _prefix_list(env: jinja2.Environment, name: str, prefixes: tuple[IPv4Network, ...]) -> str:
+    return env.get_template("frr/prefix-list.j2").render(
+        name=name, entries=[(10 * (i + 1), str(p)) for i, p in enumerate(prefixes)])
+
+
+def _fabric_list(compiled: CompiledFabric, env: jinja2.Environment) -> str:
+    """The prefix list of every fabric prefix: the same text for all gateways, made once."""
+    global _last_fabric_list  # noqa: PLW0603 - a one-entry memo; assignment is atomic
+    last = _last_fabric_list
+    if last is not None and last[0] is compiled:
+        return last[1]
+    text = _prefix_list(env, FABRIC_LIST, compiled.fabric_prefixes)
+    _last_fabric_list = (compiled, text)
+    return text
+
+
+def _policy(view: GatewayView) -> tuple[list[RouteMap], list[Neighbor]]:
+    """Route maps and neighbors: announce own (hubs: the fabric), accept fabric but not own."""
+    maps: dict[str, RouteMap] = {}
+    neighbors = []
+    ibgp = view.spec.bgp.mode == "ibgp"
+    for tv in view.tunnels:
+        lp, med, export = tv.session.local_pref, tv.session.med, tv.bgp_local.export
+        rm_in = f"DCVPN-IN-LP{lp}"
+        maps[rm_in] = RouteMap(rm_in, (
+            RouteMapEntry("deny", 10, OWN_LIST, None),
+            RouteMapEntry("permit", 20, FABRIC_LIST, f"local-preference {lp}")))
+        rm_out = f"DCVPN-OUT-{export.upper()}-MED{med}"
+        exported = FABRIC_LIST if export == "fabric" else OWN_LIST
+        maps[rm_out] = RouteMap(rm_out, (RouteMapEntry("permit", 10, exported, f"metric {med}"),))
+        neighbors.append(Neighbor(
+            str(tv.bgp_remote.address), tv.bgp_remote.asn, tv.name, rm_in, rm_out,
+            rr_client=tv.bgp_local.role == "route-reflector",
+            # A reflector passes routes on whose next hop only it can reach.
+            next_hop_self=ibgp and view.is_hub))
+    return [maps[k] for k in sorted(maps)], neighbors
+
+
+def _swanctl(view: GatewayView, env: jinja2.Environment, conns: list[SwanConn],
+             secrets_file: str | None) -> str:
+    crypto = view.spec.crypto
+    ike, esp = crypto.ike, crypto.esp
+    style = DATA_PLANES[view.data_plane]
+    psk = view.spec.auth.method == "psk"
+    return env.get_template("strongswan/swanctl.conf.j2").render(
+        _common(view), conns=conns, ike_proposal=ike_proposal(ike),
+        esp_proposal=esp_proposal(esp), dpd_delay=format_duration(crypto.dpd.interval),
+        dpd_action=crypto.dpd.action, ike_rekey=format_duration(ike.lifetime),
+        ike_rand=format_duration(jitter(ike.lifetime)), esp_rekey=format_duration(esp.lifetime),
+        esp_life=format_duration(esp.lifetime + jitter(esp.lifetime)),
+        esp_rand=format_duration(jitter(esp.lifetime)), start_action=style.start_action,
+        close_action=style.close_action, auth="psk" if psk else "pubkey",
+        cert=None if psk else f"{view.gateway.name}.pem", secrets_file=secrets_file)
+
+
+def _frr(view: GatewayView, env: jinja2.Environment) -> str:
+    bgp = view.spec.bgp
+    route_maps, neighbors = _policy(view)
+    return env.get_template("frr/frr.conf.j2").render(
+        _common(view), asn=view.asn, router_id=str(view.router_id),
+        own_prefixes=[str(p) for p in view.own_prefixes],
+        own_list=_prefix_list(env, OWN_LIST, view.own_prefixes),
+        fabric_list=_fabric_list(view.compiled, env),
+        route_maps=route_maps, neighbors=neighbors, keepalive=bgp.timers.keepalive,
+        hold=bgp.timers.hold, max_prefixes=bgp.max_prefixes, bfd=bgp.bfd)
+
+
+def _common(view: GatewayView) -> dict[str, str]:
+    return {"name": view.gateway.name, "site": view.site.name,
+            "data_plane": str(view.data_plane)}
+
+
+class StrongswanRenderer:
+    platform = Platform.STRONGSWAN
+
+    def render(self, view: GatewayView, env: jinja2.Environment) -> dict[str, str]:
+        style = DATA_PLANES[view.data_plane]
+        conns = _conns(view)
+        psk = view.spec.auth.method == "psk" and bool(conns)
+        files = {
+            "swanctl.conf": _swanctl(view, env, conns, SECRETS_FILE if psk else None),
+            "strongswan.conf": env.get_template("strongswan/strongswan.conf.j2").render(
+                _common(view), plugins=CHARON_PLUGINS.format(kernel=style.kernel_plugins),
+                routing_table=style.routing_table, routing_table_prio=ROUTING_TABLE_PRIO,
+                vici_socket=VICI_SOCKET, log_file=CHARON_LOG, swanctl_plugins=SWANCTL_PLUGINS),
+            "interfaces.sh": env.get_template("strongswan/interfaces.sh.j2").render(
+                _common(view), ifaces=_ifaces(view), public_ip=str(view.gateway.public_ip),
+                xfrm=view.data_plane is DataPlane.XFRM, routing_table=style.routing_table,
+                routing_table_prio=ROUTING_TABLE_PRIO),
+            "frr.conf": _frr(view, env),
+        }
+        if psk:
+            files[SECRETS_FILE] = env.get_template("strongswan/swanctl-secrets.conf.j2").render(
+                _common(view), conns=conns)
+        return files

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Tunnel interfaces, MTU and TCP MSS clamp of nyc1-gw1 (data plane xfrm),
+# rendered by dcvpn. Idempotent; run as root.
+set -eu
+sysctl -qw net.ipv4.ip_forward=1
+uplink="${DCVPN_UPLINK:-$(ip -o -4 addr show to 198.51.100.10/32 | awk '{print $2; exit}')}"
+if [ -z "$uplink" ]; then
+	echo "interfaces.sh: no interface holds 198.51.100.10; set DCVPN_UPLINK" >&2
+	exit 1
+fi
+ip link show xfrm20 >/dev/null 2>&1 || ip link add xfrm20 type xfrm dev "$uplink" if_id 20
+ip addr replace 169.254.0.57/31 dev xfrm20
+ip link set xfrm20 mtu 1446 up
+ip link show xfrm21 >/dev/null 2>&1 || ip link add xfrm21 type xfrm dev "$uplink" if_id 21
+ip addr replace 169.254.0.59/31 dev xfrm21
+ip link set xfrm21 mtu 1446 up
+ip link show xfrm60 >/dev/null 2>&1 || ip link add xfrm60 type xfrm dev "$uplink" if_id 60
+ip addr replace 169.254.0.112/31 dev xfrm60
+ip link set xfrm60 mtu 1446 up
+nft -f - <<'NFT'
+table inet dcvpn
+delete table inet dcvpn
+table inet dcvpn {
+	chain mss_clamp {
+		type filter hook forward priority mangle; policy accept;
+		oifname "xfrm20" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm20" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		oifname "xfrm21" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm21" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		oifname "xfrm60" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm60" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+	}
+}
+NFT
