@@ -15,7 +15,7 @@ from inventory.findings import Severity
 from inventory.lint import RULES, lint, worst
 from inventory.loader import LoadedFabric, load_fabric
 from inventory.topology import CompiledFabric, compile_fabric
-from pipelines import pki_cmd, topology_report
+from pipelines import diff_cmd, pki_cmd, topology_report
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
 from tasks.render import render
@@ -127,6 +127,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     return Exit.FAILED if failed else Exit.OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    _, compiled = _compile_clean(args)
+    if args.site is None and _env("site"):
+        args.site = [s for s in str(_env("site")).split(",") if s]
+    try:
+        return diff_cmd.run(args, compiled)
+    except diff_cmd.DiffUsageError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dcvpn",
@@ -169,6 +179,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", action="append", metavar="S",
                    help="only this site's gateways (repeatable) [env DCVPN_SITE, comma separated]")
     p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("diff", help="dry run: what a deploy would change, per gateway",
+                       description="Per gateway: the semantic IPsec/BGP changes (tunnels, "
+                                   "proposals, lifetimes, BGP neighbors, prefixes) and a "
+                                   "unified diff of every rendered file, secrets masked. "
+                                   "--offline OUT_OLD compares with an earlier `dcvpn render` "
+                                   "output, without any device. Nothing is changed anywhere.")
+    _add_fabric(p)
+    _add_format(p, ("text", "json", "markdown"))
+    p.add_argument("--offline", default=_env("offline"), metavar="OUT_OLD",
+                   help="earlier render output to compare with [env DCVPN_OFFLINE]")
+    p.add_argument("--site", action="append", metavar="S",
+                   help="only this site's gateways (repeatable) [env DCVPN_SITE]")
+    p.add_argument("--report", default=_env("report"), metavar="FILE",
+                   help="also write the Markdown report here (for a merge request) "
+                        "[env DCVPN_REPORT]")
+    p.add_argument("--exit-code", action="store_true",
+                   default=_env("exit_code") in ("1", "true", "yes"),
+                   help="exit 1 when anything would change [env DCVPN_EXIT_CODE]")
+    p.set_defaults(handler=cmd_diff)
 
     pki_cmd.register(sub)
     return parser

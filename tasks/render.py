@@ -4,6 +4,7 @@ One shared Jinja2 environment (templates compiled once per process). Each platfo
 Renderer, found through the `dcvpn.renderers` entry-point group, so a site can add one.
 """
 
+import json
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -17,6 +18,7 @@ from nornir.core.task import Result, Task
 from inventory.model import Platform
 from inventory.topology import CompiledFabric
 from tasks.errors import RenderError
+from tasks.intent import INTENT_FILE, gateway_intent
 from tasks.render_context import GatewayView, gateway_view
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -97,9 +99,15 @@ def write_files(out_dir: Path, gateway: str, files: Mapping[str, str],
 
 
 def render(task: Task, out_dir: str | None = None) -> Result:
-    """Nornir task: render this host's files (and write them under out_dir if given)."""
+    """Nornir task: render this host's files (and write them under out_dir if given).
+
+    Beside the platform's files goes intent.json, the gateway's compiled intent, which
+    `dcvpn diff --offline` compares for the semantic diff.
+    """
     compiled: CompiledFabric = task.host["compiled"]
     files = render_gateway(compiled, task.host.name)
+    files[INTENT_FILE] = json.dumps(gateway_intent(compiled, task.host.name), indent=2,
+                                    sort_keys=True) + "\n"
     changed = False
     if out_dir is not None:
         changed = write_files(Path(out_dir), task.host.name, files, dry_run=task.is_dry_run())

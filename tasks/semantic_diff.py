@@ -1,0 +1,146 @@
+"""Semantic IPsec/BGP diff between two intents of the same gateways, and masked text diffs.
+
+Pure functions: inputs are intent dicts (tasks.intent) and file texts; outputs are change
+records a report can print as text, JSON or Markdown.
+"""
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tasks.render_context import SECRET_PREFIX
+
+LABELS = {
+    ("crypto", "ike"): "IKE",
+    ("crypto", "esp"): "ESP",
+    ("crypto", "dpd"): "DPD",
+    ("auth",): "auth",
+    ("bgp",): "BGP",
+    ("bgp", "bfd"): "BFD",
+    ("bgp", "timers"): "BGP timers",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    gateway: str
+    scope: str  # "gateway", "tunnel <name>", "neighbor <address>"
+    text: str  # e.g. "ESP lifetime 1h -> 30m"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"gateway": self.gateway, "scope": self.scope, "change": self.text}
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "(empty)"
+    return str(value)
+
+
+def _walk(old: Mapping[str, Any], new: Mapping[str, Any], path: tuple[str, ...]
+          ) -> Iterator[str]:
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from _walk(a, b, (*path, key))
+            continue
+        label = LABELS.get(path, " ".join(path))
+        name = key.replace("_", " ")
+        yield f"{label} {name} {_show(a)} -> {_show(b)}".strip()
+
+
+def _keyed(old: Mapping[str, Any], new: Mapping[str, Any], what: str
+           ) -> Iterator[tuple[str, str]]:
+    """Added / removed / changed entries of a name -> fields mapping."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a is None and b is not None:
+            yield key, f"new {what}"
+        elif b is None and a is not None:
+            yield key, f"{what} removed"
+        elif a != b and a is not None and b is not None:
+            for line in _walk(a, b, ()):
+                yield key, line
+
+
+def _prefix_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[str]:
+    for kind in ("announce", "accept"):
+        a, b = set(old.get(kind, ())), set(new.get(kind, ()))
+        for p in sorted(b - a):
+            yield f"{kind}s {p} (new)"
+        for p in sorted(a - b):
+            yield f"no longer {kind}s {p}"
+
+
+def gateway_changes(gateway: str, old: Mapping[str, Any] | None,
+                    new: Mapping[str, Any] | None) -> list[Change]:
+    if old is None and new is None:
+        return []
+    if old is None:
+        return [Change(gateway, "gateway", "new gateway")]
+    if new is None:
+        return [Change(gateway, "gateway", "gateway removed from the model")]
+    out: list[Change] = []
+    for section in ("crypto", "auth", "bgp"):
+        for line in _walk(old.get(section, {}), new.get(section, {}), (section,)):
+            out.append(Change(gateway, "gateway", line))
+    for key in ("asn", "public_ip", "platform"):
+        if old.get(key) != new.get(key):
+            out.append(Change(gateway, "gateway",
+                              f"{key} {_show(old.get(key))} -> {_show(new.get(key))}"))
+    for line in _prefix_changes(old.get("prefixes", {}), new.get("prefixes", {})):
+        out.append(Change(gateway, "gateway", line))
+    for name, line in _keyed(old.get("tunnels", {}), new.get("tunnels", {}), "tunnel"):
+        out.append(Change(gateway, f"tunnel {name}", line))
+    for addr, line in _keyed(old.get("bgp_neighbors", {}), new.get("bgp_neighbors", {}),
+                             "BGP neighbor"):
+        out.append(Change(gateway, f"neighbor {addr}", line))
+    return out
+
+
+# Where secrets sit in the syntaxes dcvpn reads: swanctl `secret = X`, IOS
+# `pre-shared-key [local|remote] [0|6|7] X`, `key [0|7] X`, JunOS `ascii-text "X"`, XML
+# elements, `password X`. The value group is replaced unless it is a reference.
+SECRET_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
+    r"(?P<key><(?P<tag>key|secret|ascii-text|pre-shared-key|password|passphrase)>)"
+    r"(?P<value>[^<]+)(?=</(?P=tag)>)",
+    r"(?P<key>(?<![\w-])pre-shared-key\s+(?:(?:local|remote)\s+)?(?:[0-9]\s+)?)"
+    r"(?!ascii-text|hexadecimal)(?P<value>[^\s<]+)",
+    r"(?P<key>(?<![\w-])(?:secret|ascii-text|hexadecimal|password|passphrase)\b\s*=?\s*"
+    r"(?:[0-9]\s+)?)(?P<value>[^\s<]+)",
+    r"(?P<key>^\s*key\s+(?:[0-9]\s+)?)(?P<value>\S+)",
+))
+
+
+def _hide(match: re.Match[str]) -> str:
+    value = match.group("value")
+    if value.strip("\"'").startswith(SECRET_PREFIX):
+        return match.group(0)
+    return f"{match.group('key')}<masked>"
+
+
+def mask_secrets(text: str) -> str:
+    """Hide anything in a secret position that is not a `${dcvpn-secret:...}` reference."""
+    lines = []
+    for raw in text.split("\n"):
+        line = raw
+        for pattern in SECRET_PATTERNS:
+            line = pattern.sub(_hide, line)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def unified(old: str | None, new: str | None, name: str,
+            labels: tuple[str, str] = ("running", "intended")) -> str:
+    """Unified diff of two texts with secrets masked; None stands for a missing file."""
+    a = mask_secrets(old).splitlines(keepends=True) if old is not None else []
+    b = mask_secrets(new).splitlines(keepends=True) if new is not None else []
+    lines = difflib.unified_diff(a, b, f"{labels[0]}/{name}" if old is not None else "/dev/null",
+                                 f"{labels[1]}/{name}" if new is not None else "/dev/null")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
