@@ -37,11 +37,12 @@ CAPABILITIES: dict[Platform, PlatformCaps] = {
         hashes=_HASHES, dh_groups=_VENDOR_DH, esn=False,
         os_versions=("17.15", "17.12"),
     ),
+    # junos-es 24.4R1 YANG: ipsec proposal has chacha20-poly1305 and extended-sequence-number
     Platform.JUNOS: PlatformCaps(
         transports=frozenset({Transport.NETCONF}),
         ike_encryption=_ALL_CBC | _GCM16,
-        esp_encryption=_ALL_CBC | _GCM16,
-        hashes=_HASHES, dh_groups=_VENDOR_DH, esn=False,
+        esp_encryption=_ALL_CBC | _GCM16 | {"chacha20poly1305"},
+        hashes=_HASHES, dh_groups=_VENDOR_DH, esn=True,
     ),
 }
 
