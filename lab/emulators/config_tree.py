@@ -1,0 +1,180 @@
+"""Edits of configuration trees (lxml, namespace-free) driven by a platform's TreeRules.
+
+The rules say how siblings are identified (list keys, leaf-list values), where a new statement
+goes among its siblings, and which edit operation an element asks for (Junos `delete="delete"`
+or `replace="replace"`, NETCONF `operation="..."`). The functions here only apply them.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from lxml import etree
+
+from lab.emulators.xmlutil import Element, children
+
+
+class Op(Enum):
+    MERGE = "merge"
+    REPLACE = "replace"
+    CREATE = "create"
+    DELETE = "delete"
+    REMOVE = "remove"
+
+
+Path = tuple[str, ...]
+
+
+class TreeRules(Protocol):
+    def identity(self, path: Path, element: Element) -> tuple[str, ...]:
+        """What makes element (at path, its own name last) distinct among its siblings."""
+
+    def order(self, path: Path) -> int:
+        """Position of the statement at path among its siblings' kinds."""
+
+    def keys(self, path: Path) -> tuple[str, ...]:
+        """Names of the key leaves of the list at path (empty for anything else)."""
+
+    def is_value(self, path: Path) -> bool:
+        """True for leaves and leaf-lists: elements whose text is their content."""
+
+    def operation(self, element: Element, inherited: Op) -> Op:
+        """The operation element asks for (its attributes), given the inherited one."""
+
+    def clean(self, element: Element) -> None:
+        """Drop the operation attributes from a copied element (in place, not descendants)."""
+
+
+@dataclass(frozen=True)
+class EditProblem:
+    """An edit that could not apply: missing (delete of nothing) or exists (create of a thing)."""
+
+    kind: str
+    path: Path
+    identity: tuple[str, ...]
+
+
+def find_match(parent: Element, path: Path, element: Element,
+               rules: TreeRules) -> Element | None:
+    wanted = rules.identity(path, element)
+    for candidate in children(parent):
+        if candidate.tag == element.tag and rules.identity(path, candidate) == wanted:
+            return candidate
+    return None
+
+
+def insert_ordered(parent: Element, new: Element, parent_path: Path, rules: TreeRules) -> None:
+    """Insert new after the last sibling that sorts before or with it."""
+    rank = rules.order((*parent_path, str(new.tag)))
+    position = 0
+    for index, existing in enumerate(children(parent)):
+        if rules.order((*parent_path, str(existing.tag))) <= rank:
+            position = index + 1
+    parent.insert(position, new)
+
+
+def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
+         inherited: Op = Op.MERGE) -> list[EditProblem]:
+    """Apply source's children to target's (both are the same node at path)."""
+    problems: list[EditProblem] = []
+    for item in children(source):
+        child_path = (*path, str(item.tag))
+        op = rules.operation(item, inherited)
+        match = find_match(target, child_path, item, rules)
+        identity = rules.identity(child_path, item)
+        if op in (Op.DELETE, Op.REMOVE):
+            if match is not None:
+                target.remove(match)
+            elif op is Op.DELETE:
+                problems.append(EditProblem("missing", child_path, identity))
+            continue
+        if op is Op.CREATE and match is not None:
+            problems.append(EditProblem("exists", child_path, identity))
+            continue
+        if rules.is_value(child_path) or op is Op.REPLACE:
+            replacement = fresh_copy(item, child_path, rules)
+            if match is not None:
+                target.replace(match, replacement)
+            else:
+                insert_ordered(target, replacement, path, rules)
+            continue
+        if match is None:
+            match = _skeleton(item, child_path, rules)
+            insert_ordered(target, match, path, rules)
+        problems.extend(edit(match, item, rules, child_path,
+                             Op.MERGE if op is Op.CREATE else op))
+    return problems
+
+
+def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
+    """A copy without operation attributes, children in schema order, deletions dropped."""
+    copy = etree.Element(element.tag)
+    copy.text = element.text if rules.is_value(path) else None
+    for item in children(element):
+        if rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
+            continue
+        insert_ordered(copy, fresh_copy(item, (*path, str(item.tag)), rules), path, rules)
+    return copy
+
+
+def _skeleton(element: Element, path: Path, rules: TreeRules) -> Element:
+    """An empty node with the same identity (its key leaves) as element."""
+    node = etree.Element(element.tag)
+    keys = rules.keys(path)
+    for item in children(element):
+        if item.tag in keys:
+            item_path = (*path, str(item.tag))
+            insert_ordered(node, fresh_copy(item, item_path, rules), path, rules)
+    return node
+
+
+def walk(element: Element, path: Path = ()) -> Iterator[tuple[Path, Element]]:
+    """Every descendant with its path (element names from the root, the root excluded)."""
+    for item in children(element):
+        item_path = (*path, str(item.tag))
+        yield item_path, item
+        yield from walk(item, item_path)
+
+
+def subtree_filter(data: Element, selection: Element) -> Element | None:
+    """RFC 6241 section 6 subtree filtering of data by selection (both namespace-free).
+
+    A filter element without children selects the whole node; one with only text is a
+    content match its data siblings must satisfy; others are containment nodes.
+    """
+    wanted = children(selection)
+    if not wanted:
+        return _clone(data)
+    matches = [w for w in wanted if _is_content_match(w)]
+    for match in matches:
+        if not any(_same_leaf(d, match) for d in children(data)):
+            return None
+    others = [w for w in wanted if w not in matches]
+    if not others:
+        return _clone(data)
+    out = etree.Element(data.tag)
+    for item in children(data):
+        if any(_same_leaf(item, match) for match in matches):
+            out.append(_clone(item))
+            continue
+        for want in others:
+            if want.tag == item.tag:
+                kept = subtree_filter(item, want)
+                if kept is not None:
+                    out.append(kept)
+                    break
+    return out if len(out) else None
+
+
+def _is_content_match(element: Element) -> bool:
+    return not children(element) and bool((element.text or "").strip())
+
+
+def _same_leaf(item: Element, match: Element) -> bool:
+    return (item.tag == match.tag and not children(item)
+            and (item.text or "").strip() == (match.text or "").strip())
+
+
+def _clone(element: Element) -> Element:
+    return etree.fromstring(etree.tostring(element))

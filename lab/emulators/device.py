@@ -1,0 +1,94 @@
+"""What a NETCONF session needs from an emulated device, and the shared session bookkeeping.
+
+A platform flavour subclasses NetconfDevice: it fills a FlavourSpec (capabilities, reply
+namespaces, error spellings) and a table of RPC handlers; the session core does the rest.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from lab.emulators.datastore import DeviceClock, Scheduler
+from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError, fail
+from lab.emulators.xmlutil import Element
+
+BASE_10 = "urn:ietf:params:netconf:base:1.0"
+BASE_11 = "urn:ietf:params:netconf:base:1.1"
+
+
+@dataclass(frozen=True)
+class FlavourSpec:
+    """Per-platform protocol facts (data, not code)."""
+
+    name: str
+    capabilities: tuple[str, ...]
+    first_session_id: int = 1
+    hello_comments: tuple[str, ...] = ()
+    reply_namespaces: tuple[tuple[str, str], ...] = ()
+    require_message_id: bool = True
+    unknown_rpc: Callable[[str], RpcErrorInfo] = field(
+        default=lambda name: RpcErrorInfo(f"unknown rpc {name}", tag="operation-not-supported",
+                                          type="rpc", info=(("bad-element", name),)))
+
+    @property
+    def supports_11(self) -> bool:
+        return BASE_11 in self.capabilities
+
+
+@dataclass
+class SessionInfo:
+    session_id: int
+    username: str
+    started: float
+    terminate: Callable[[], None]
+    base_11: bool = False
+
+
+Handler = Callable[[SessionInfo, Element], "Element | list[Element] | None"]
+
+
+class NetconfDevice:
+    """Sessions of one device and the dispatch of RPCs to the flavour's handlers."""
+
+    spec: FlavourSpec
+
+    def __init__(self, clock: DeviceClock, scheduler: Scheduler, *,
+                 hostname: str | None = None) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self.sessions: dict[int, SessionInfo] = {}
+        self._next_session = self.spec.first_session_id
+        self.handlers: dict[str, Handler] = {}
+
+    def open_session(self, username: str, terminate: Callable[[], None]) -> SessionInfo:
+        session = SessionInfo(self._next_session, username, self.clock.now(), terminate)
+        self._next_session += 1
+        self.sessions[session.session_id] = session
+        return session
+
+    def end_session(self, session_id: int, *, killed: bool = False) -> None:
+        """Release what the session held (locks, private candidates); later calls do nothing."""
+        if self.sessions.pop(session_id, None) is not None:
+            self.session_ended(session_id, killed=killed)
+
+    def session_ended(self, session_id: int, *, killed: bool) -> None:
+        """Flavour hook: release locks, discard uncommitted changes, ..."""
+
+    def shutdown(self) -> None:
+        """Flavour hook: cancel timers when the server stops."""
+
+    def kill(self, caller: SessionInfo, target_id: int) -> None:
+        if target_id == caller.session_id:
+            raise fail("cannot kill own session", tag="invalid-value", error_type="protocol")
+        target = self.sessions.get(target_id)
+        if target is None:
+            raise fail(f"session {target_id} does not exist", tag="invalid-value",
+                       error_type="protocol", info=(("session-id", str(target_id)),))
+        self.end_session(target_id, killed=True)
+        target.terminate()
+
+    def dispatch(self, session: SessionInfo, operation: Element,
+                 name: str) -> Element | list[Element] | None:
+        handler = self.handlers.get(name)
+        if handler is None:
+            raise RpcReplyError([self.spec.unknown_rpc(name)])
+        return handler(session, operation)

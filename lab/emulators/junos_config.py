@@ -1,0 +1,154 @@
+"""Junos configuration trees: tree rules from the grammar table, and checks of loaded XML."""
+
+from dataclasses import dataclass
+
+from lab.emulators.config_tree import Op, Path, walk
+from lab.emulators.errors import ConfigSyntaxError
+from lab.emulators.junos_schema import Kind, SchemaNode, junos_schema, schema_at
+from lab.emulators.xmlutil import Element, children, local_name, strip_namespaces
+
+_UNKNOWN_ORDER = 1 << 20
+_OPERATION_ATTRS = ("delete", "replace", "operation", "inactive", "active", "insert", "key",
+                    "name", "uuid", "rename", "protect", "unprotect")
+
+
+@dataclass(frozen=True)
+class JunosRules:
+    """TreeRules for Junos; replace="replace" is honoured only for load action replace."""
+
+    honor_replace: bool = False
+
+    def identity(self, path: Path, element: Element) -> tuple[str, ...]:
+        node = schema_at(path)
+        name = str(element.tag)
+        if node is None:
+            return (name,)
+        if node.kind is Kind.LIST:
+            return (name, *(_child_text(element, key) for key in node.keys))
+        if node.kind is Kind.LEAF_LIST:
+            return (name, (element.text or "").strip())
+        return (name,)
+
+    def order(self, path: Path) -> int:
+        node = schema_at(path)
+        return _UNKNOWN_ORDER if node is None else node.order
+
+    def keys(self, path: Path) -> tuple[str, ...]:
+        node = schema_at(path)
+        return node.keys if node is not None else ()
+
+    def is_value(self, path: Path) -> bool:
+        node = schema_at(path)
+        return node is not None and node.is_leafy
+
+    def operation(self, element: Element, inherited: Op) -> Op:
+        attrs = {local_name_attr(k): v for k, v in element.attrib.items()}
+        if attrs.get("delete") == "delete":
+            return Op.DELETE
+        if "operation" in attrs:
+            try:
+                return Op(attrs["operation"])
+            except ValueError:
+                return inherited
+        if self.honor_replace and attrs.get("replace") == "replace":
+            return Op.REPLACE
+        return inherited
+
+    def clean(self, element: Element) -> None:
+        for name in list(element.attrib):
+            if local_name_attr(name) in _OPERATION_ATTRS:
+                del element.attrib[name]
+
+
+def local_name_attr(name: str) -> str:
+    return name.rsplit("}", 1)[-1]
+
+
+def _child_text(element: Element, name: str) -> str:
+    for item in children(element):
+        if item.tag == name:
+            return (item.text or "").strip()
+    return ""
+
+
+def statement_words(element: Element, node: SchemaNode) -> list[str]:
+    """How element is named in an [edit ...] path: `proposal P`, `ge-0/0/0`, `security`."""
+    if node.kind is not Kind.LIST:
+        return [node.name]
+    words = [] if node.keyword is None else [node.keyword]
+    for key, keyword in zip(node.keys, node.key_keywords, strict=True):
+        if keyword is not None:
+            words.append(keyword)
+        words.append(quote(_child_text(element, key)))
+    return words
+
+
+def edit_path(words: list[str]) -> str:
+    return "[edit" + "".join(" " + w for w in words) + "]"
+
+
+_NEEDS_QUOTES = set(' \t\n;{}[]#"\'()$&|<>!')
+
+
+def quote(value: str) -> str:
+    if value and not (_NEEDS_QUOTES & set(value)):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def normalize_loaded(config: Element) -> Element:
+    """A namespace-free copy of a loaded <configuration>, checked against the grammar.
+
+    Raises ConfigSyntaxError like the device: unknown statement -> `syntax error` naming it,
+    bad value -> `syntax error` or the range message, list entry without its key.
+    """
+    copy = strip_namespaces(config)
+    root = junos_schema()
+    _check(copy, root, (), [])
+    return copy
+
+
+def _check(element: Element, node: SchemaNode, path: Path, words: list[str]) -> None:
+    for item in children(element):
+        name = str(item.tag)
+        child = node.child(name)
+        if child is None:
+            raise ConfigSyntaxError("syntax error", bad_element=name, path=tuple(words))
+        deleting = JunosRules().operation(item, Op.MERGE) is Op.DELETE
+        if child.is_leafy:
+            _check_value(item, child, deleting, words)
+            continue
+        if (item.text or "").strip():
+            raise ConfigSyntaxError("syntax error", bad_element=(item.text or "").strip(),
+                                    path=tuple(words))
+        if child.kind is Kind.LIST:
+            for key in child.keys:
+                if not _child_text(item, key):
+                    raise ConfigSyntaxError(f"missing mandatory statement: '{key}'",
+                                            bad_element=name, path=tuple(words))
+        _check(item, child, (*path, name), [*words, *statement_words(item, child)])
+
+
+def _check_value(item: Element, node: SchemaNode, deleting: bool, words: list[str]) -> None:
+    if children(item):
+        raise ConfigSyntaxError("syntax error", bad_element=local_name(children(item)[0]),
+                                path=tuple(words))
+    value = (item.text or "").strip()
+    if node.kind is Kind.EMPTY:
+        if value:
+            raise ConfigSyntaxError("syntax error", bad_element=value, path=tuple(words))
+        return
+    if not value:
+        if deleting:
+            return
+        raise ConfigSyntaxError(f"missing argument for '{node.name}'",
+                                bad_element=node.name, path=tuple(words))
+    problem = node.constraint.problem(value)
+    if problem is not None:
+        raise ConfigSyntaxError(problem, bad_element=value, path=tuple((*words, node.name)))
+
+
+def paths_with_values(config: Element) -> list[tuple[Path, str]]:
+    """(path, text) of every leaf; used by checks that look values up."""
+    return [(p, (e.text or "").strip()) for p, e in walk(config) if not children(e)]

@@ -1,0 +1,80 @@
+"""Small lxml helpers shared by the emulators (namespaces, parsing, comparison)."""
+
+from lxml import etree
+
+NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
+
+Element = etree._Element
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=False,
+)
+
+
+def parse(data: bytes | str) -> Element:
+    """Parse untrusted XML (no entities, no network); raises etree.XMLSyntaxError."""
+    raw = data.encode() if isinstance(data, str) else data
+    return etree.fromstring(raw, _PARSER)
+
+
+def local_name(element: Element) -> str:
+    return etree.QName(element).localname
+
+
+def strip_namespaces(element: Element) -> Element:
+    """A copy of element with every tag and attribute name reduced to its local name."""
+    copy = _copy(element)
+    for node in copy.iter():
+        if not isinstance(node.tag, str):
+            continue
+        node.tag = etree.QName(node).localname
+        for name in list(node.attrib):
+            if name.startswith("{"):
+                value = node.attrib.pop(name)
+                node.attrib[etree.QName(name).localname] = value
+    etree.cleanup_namespaces(copy)
+    return copy
+
+
+def in_namespace(element: Element, namespace: str) -> Element:
+    """Put element and its namespace-less descendants in namespace (in place)."""
+    for node in element.iter():
+        if isinstance(node.tag, str) and not node.tag.startswith("{"):
+            node.tag = f"{{{namespace}}}{node.tag}"
+    return element
+
+
+def children(element: Element) -> list[Element]:
+    """Element children only (no comments or processing instructions)."""
+    return [c for c in element if isinstance(c.tag, str)]
+
+
+def child(element: Element, name: str) -> Element | None:
+    """First element child with this local name, whatever its namespace."""
+    for c in children(element):
+        if local_name(c) == name:
+            return c
+    return None
+
+
+def text_of(element: Element | None) -> str:
+    if element is None or element.text is None:
+        return ""
+    return element.text.strip()
+
+
+def _copy(element: Element) -> Element:
+    return etree.fromstring(etree.tostring(element))
+
+
+def copy_tree(element: Element) -> Element:
+    return _copy(element)
+
+
+def canonical(element: Element) -> bytes:
+    """Bytes that are equal exactly when two trees hold the same data (order included)."""
+    return etree.tostring(element, method="c14n")
+
+
+def same_tree(a: Element, b: Element) -> bool:
+    return canonical(a) == canonical(b)
