@@ -1,7 +1,9 @@
 """Network namespaces, veth pairs and addresses through iproute2 (thin wrappers)."""
 
+import os
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 from lab.errors import LabError
 
@@ -9,11 +11,16 @@ IP = "ip"
 NETNS_DIR = "/run/netns"
 
 
+def exec_argv(ns: str, argv: Sequence[str]) -> list[str]:
+    return [IP, "netns", "exec", ns, *argv]
+
+
 def run(argv: Sequence[str], ns: str | None = None, check: bool = True,
-        timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    cmd = [IP, "netns", "exec", ns, *argv] if ns else list(argv)
+        timeout: float = 30.0, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = exec_argv(ns, argv) if ns else list(argv)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                              input=stdin)
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"timed out after {timeout:.0f}s: {' '.join(cmd)}") from exc
     except OSError as exc:
@@ -65,3 +72,24 @@ def add_address(ns: str, dev: str, cidr: str) -> None:
 
 def add_route(ns: str, prefix: str, dev: str) -> None:
     run([IP, "route", "replace", prefix, "dev", dev], ns=ns)
+
+
+def batch(ns: str, commands: Sequence[str]) -> None:
+    """Several `ip` commands (without the leading `ip`) in one process, inside `ns`."""
+    if commands:
+        run([IP, "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
+
+
+def inode(ns: str) -> int | None:
+    """Identity of a named namespace (compare with netns_of)."""
+    try:
+        return os.stat(Path(NETNS_DIR) / ns).st_ino
+    except OSError:
+        return None
+
+
+def netns_of(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None

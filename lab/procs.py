@@ -54,13 +54,13 @@ def is_running(record: ProcessRecord) -> bool:
 
 
 def spawn(gateway: str, daemon: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
-          log: Path | None = None) -> ProcessRecord:
+          log: Path | None = None, cwd: Path | None = None) -> ProcessRecord:
     """Start a long-running daemon in the foreground of its own session and record it."""
     out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(
             list(argv), env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd,
         )
     except OSError as exc:
         raise LabError(f"{gateway}: cannot start {daemon}: {exc}") from exc
@@ -117,3 +117,52 @@ def stop(record: ProcessRecord, timeout: float = 5.0) -> bool:
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def record_of(gateway: str, daemon: str, pid: int) -> ProcessRecord | None:
+    """A record for a running PID (start time read now), None when it is gone."""
+    started = start_time(pid)
+    return None if started is None else ProcessRecord(gateway, daemon, pid, started)
+
+
+def exe_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def cwd_of(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+def stop_all(records: Sequence[ProcessRecord], timeout: float = 5.0) -> list[ProcessRecord]:
+    """`stop` for many at once: SIGTERM to all, wait, SIGKILL what is left; the ones ended."""
+    signalled = []
+    for record in records:
+        if not is_running(record):
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, signal.SIGTERM)
+            signalled.append(record)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for record in signalled:
+            _reap(record.pid)
+        if not any(is_running(r) for r in signalled):
+            return signalled
+        time.sleep(0.02)
+    for record in signalled:
+        if is_running(record):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGKILL)
+    for _ in range(100):
+        for record in signalled:
+            _reap(record.pid)
+        if not any(is_running(r) for r in signalled):
+            break
+        time.sleep(0.02)
+    return signalled

@@ -15,7 +15,7 @@ from inventory.findings import Severity
 from inventory.lint import RULES, lint, worst
 from inventory.loader import LoadedFabric, load_fabric
 from inventory.topology import CompiledFabric, compile_fabric
-from pipelines import diff_cmd, pki_cmd, topology_report
+from pipelines import diff_cmd, lab_cmd, pki_cmd, topology_report, validate_cmd
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
 from tasks.render import render
@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_diff)
 
     pki_cmd.register(sub)
+    lab_cmd.register(sub)
+    validate_cmd.register(sub)
     return parser
 
 

@@ -1,0 +1,129 @@
+"""The lab's files: rendered configuration and credentials, each recorded before it is written.
+
+Certificates come from a throwaway fabric CA made with tasks.pki in `<lab dir>/pki`; PSKs from
+tasks.pki.psk in `<lab dir>/secrets`, put into swanctl-secrets.conf with resolve_secrets.
+Private keys and resolved secrets are written 0600 (created with that mode).
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+from inventory.topology import CompiledFabric
+from lab.errors import LabError
+from lab.state import LabState
+from tasks.pki.ca import init_ca
+from tasks.pki.delivery import strongswan_files
+from tasks.pki.errors import PkiError
+from tasks.pki.issue import issue_certs
+from tasks.pki.keys import Passphrase
+from tasks.pki.psk import ensure_psks, resolve_secrets
+from tasks.pki.store import Layout
+from tasks.render import render_gateway
+from tasks.render_strongswan import SECRETS_FILE
+from tasks.validate_strongswan import LocalGateway
+
+PUBLIC, PRIVATE = 0o644, 0o600
+PUBLIC_DIR, PRIVATE_DIR = 0o755, 0o700
+FRR_CONF = "frr.conf"
+FRR_OWNER = "frr"
+# swanctl --load-all reads each of these folders under SWANCTL_DIR (and complains if missing)
+SWANCTL_SUBDIRS = ("x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey",
+                   "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12")
+PRIVATE_SUBDIRS = frozenset({"private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12"})
+
+
+def check_reachable(lab_dir: Path) -> None:
+    """FRR drops to user frr: it must be able to walk down to the lab dir."""
+    try:
+        user = pwd.getpwnam(FRR_OWNER)
+        group = grp.getgrnam(FRR_OWNER)
+    except KeyError:
+        raise LabError(f"there is no user {FRR_OWNER} (is the frr package installed?)") from None
+    for path in [lab_dir, *lab_dir.parents]:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue  # up creates it, searchable by all
+        searchable = (st.st_mode & stat.S_IXOTH
+                      or (st.st_uid == user.pw_uid and st.st_mode & stat.S_IXUSR)
+                      or (st.st_gid == group.gr_gid and st.st_mode & stat.S_IXGRP))
+        if not searchable:
+            raise LabError(f"FRR runs as user {FRR_OWNER} and cannot enter {path} (mode "
+                           f"{stat.S_IMODE(st.st_mode):04o}); choose a --lab-dir it can reach")
+
+
+def make_dir(state: LabState, path: Path, mode: int = PUBLIC_DIR) -> None:
+    """Create a directory the lab owns; one that exists already is refused (not ours)."""
+    state.add_dir(path)
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        raise LabError(f"{path} exists already; it was not made by this lab "
+                       "(remove it, or use another --lab-dir)") from None
+    os.chmod(path, mode)  # mkdir's mode is filtered by the umask
+
+
+def write_file(state: LabState, path: Path, data: bytes, mode: int = PUBLIC) -> None:
+    state.add_file(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(path, mode)
+
+
+def make_pki(state: LabState, lab_dir: Path, compiled: CompiledFabric,
+             gateways: list[str]) -> Path:
+    pki = lab_dir / "pki"
+    state.add_dir(pki)
+    fabric = compiled.fabric
+    now = datetime.now(UTC)
+    try:
+        init_ca(Layout(pki), fabric.fabric.name, fabric.fabric.auth.key_type, Passphrase(), now,
+                days=30, crl_days=30)
+        chosen = [gw for _, gw in compiled.gateways() if gw.name in gateways]
+        issue_certs(Layout(pki), fabric, chosen, Passphrase(), now, days=30)
+    except PkiError as exc:
+        raise LabError(f"lab CA: {exc}") from exc
+    return pki
+
+
+def make_psks(state: LabState, lab_dir: Path, compiled: CompiledFabric) -> Path:
+    secrets = lab_dir / "secrets"
+    state.add_dir(secrets)
+    ensure_psks(secrets, [t.name for t in compiled.tunnels])
+    return secrets
+
+
+def _resolve(text: str, secrets: Path) -> str:
+    """resolve_secrets on every line but comments (the rendered header mentions the
+    `${dcvpn-secret:...}` syntax itself, which resolve_secrets would refuse)."""
+    return "".join(line if line.lstrip().startswith("#") else resolve_secrets(line, secrets)
+                   for line in text.splitlines(keepends=True))
+
+
+def gateway_files(state: LabState, compiled: CompiledFabric, gw: LocalGateway,
+                  pki: Path | None, secrets: Path | None) -> None:
+    """The gateway's folder: exactly what `dcvpn render` produces, plus credentials."""
+    make_dir(state, gw.folder)
+    for sub in SWANCTL_SUBDIRS:
+        make_dir(state, gw.folder / sub, PRIVATE_DIR if sub in PRIVATE_SUBDIRS else PUBLIC_DIR)
+    make_dir(state, gw.vty_dir)
+    shutil.chown(gw.vty_dir, FRR_OWNER, FRR_OWNER)
+    for name, text in sorted(render_gateway(compiled, gw.name).items()):
+        if name == FRR_CONF:
+            write_file(state, gw.vty_dir / name, text.encode())
+        elif name == SECRETS_FILE:
+            if secrets is None:
+                raise LabError(f"{gw.name}: {SECRETS_FILE} rendered but no PSKs were made")
+            write_file(state, gw.folder / name, _resolve(text, secrets).encode(), PRIVATE)
+        else:
+            write_file(state, gw.folder / name, text.encode())
+    if pki is None:
+        return
+    for item in strongswan_files(pki, gw.name, Passphrase()):
+        write_file(state, gw.folder / item.path, item.content, item.mode)

@@ -1,0 +1,201 @@
+"""`dcvpn lab up`: namespaces, underlay, files, daemons, then wait until the fabric is ready.
+
+Order per gateway (tasks/render_strongswan.py): charon first (it creates ipsec0), then
+interfaces.sh (inner addresses, MTU, MSS clamp, charon's table-220 rule removed), then
+`swanctl --load-all`, then FRR: zebra, and bgpd and bfdd once zserv.api exists and the
+tunnels are up (so that bgpd's first connection attempts succeed instead of waiting for its
+connect-retry timer). Each phase runs for all gateways before the next, so the daemons of
+different gateways start in parallel.
+
+A second `up` of a lab whose state file exists is refused (run `down` first): reconciling a
+running lab with a changed model is a deploy, not a lab start. So is an `up` that would
+reuse a namespace name that already exists.
+"""
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from inventory.topology import CompiledFabric
+from lab import daemons, netns
+from lab.errors import LabError
+from lab.files import check_reachable, gateway_files, make_pki, make_psks
+from lab.ready import wait_ready
+from lab.state import LabState, locked
+from lab.topology import BRIDGE, UPLINK, LabPlan, plan
+from tasks.validate_checks import CheckResult, Kind
+from tasks.validate_strongswan import LocalGateway
+
+Progress = Callable[[str], None]
+INTERFACES_SCRIPT = "interfaces.sh"
+START_GRACE = 30.0  # daemons get this long to start even when --timeout is shorter
+TUNNEL_WAIT = 15.0  # at most this long for the tunnels before bgpd starts anyway
+TUNNEL_KINDS = frozenset({Kind.IKE, Kind.CHILD})
+SWANCTL_CONF = "swanctl.conf"
+
+
+class LabExistsError(LabError):
+    """The lab (or a namespace it needs) exists already."""
+
+
+@dataclass(frozen=True)
+class UpResult:
+    lab_dir: Path
+    fabric: str
+    gateways: tuple[str, ...]
+    seconds: float
+    not_ready: tuple[CheckResult, ...]
+
+    @property
+    def ready(self) -> bool:
+        return not self.not_ready
+
+
+def _missing_ancestors(path: Path) -> list[Path]:
+    out = []
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        out.append(p)
+    return out
+
+
+def _refuse_existing(lab_dir: Path, lab: LabPlan) -> None:
+    state = LabState.load(lab_dir)
+    if state is not None:
+        raise LabExistsError(
+            f"lab {state.fabric} already exists in {lab_dir} (phase {state.phase}); "
+            "run `dcvpn lab down` first (a second up is refused, not reconciled)")
+    taken = sorted(set(lab.namespaces) & netns.namespaces())
+    if taken:
+        raise LabExistsError(f"network namespace(s) {', '.join(taken)} exist already and are "
+                             f"not recorded in {lab_dir}; remove them or rename the gateways")
+
+
+def _underlay(state: LabState, lab: LabPlan) -> None:
+    state.add_namespace(lab.underlay)
+    netns.create(lab.underlay)
+    netns.batch(lab.underlay, [f"link add {BRIDGE} type bridge",
+                               f"link set {BRIDGE} mtu {lab.mtu} up"])
+    for gw in lab.gateways:
+        state.add_namespace(gw.namespace)
+        netns.create(gw.namespace)
+        netns.veth(gw.namespace, UPLINK, lab.underlay, gw.bridge_port)
+        commands = [f"link set {UPLINK} mtu {lab.mtu} up",
+                    f"addr add {gw.public_ip}/32 dev {UPLINK}"]
+        commands += [f"route add {peer}/32 dev {UPLINK}" for peer in gw.peers]
+        for lan in gw.lans:
+            commands += [f"link add {lan.device} type veth peer name {lan.peer}",
+                         f"link set {lan.peer} up", f"link set {lan.device} up",
+                         f"addr add {lan.address} dev {lan.device}"]
+        netns.batch(gw.namespace, commands)
+    netns.batch(lab.underlay, [f"link set {gw.bridge_port} master {BRIDGE} mtu {lab.mtu} up"
+                               for gw in lab.gateways])
+
+
+def _interfaces(gw: LocalGateway, deadline: float) -> None:
+    """interfaces.sh once charon's ipsec0 exists (retried while it does not yet)."""
+    while True:
+        done = daemons.run_in(gw.namespace, ["sh", INTERFACES_SCRIPT], cwd=gw.folder)
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"{gw.name}: {INTERFACES_SCRIPT} failed: "
+                           f"{(done.stderr or done.stdout).strip()}")
+        time.sleep(daemons.POLL)
+
+
+def _swanctl_env(gw: LocalGateway) -> dict[str, str]:
+    return {**os.environ, "STRONGSWAN_CONF": str(gw.folder / "strongswan.conf"),
+            "SWANCTL_DIR": str(gw.folder)}
+
+
+def load_swanctl(gateways: list[LocalGateway], timeout: float) -> None:
+    """`swanctl --load-all` on every gateway at once (the vici socket is a file: no netns)."""
+    exe = daemons.program(daemons.SWANCTL) or daemons.SWANCTL
+    procs = [(gw, subprocess.Popen([exe, "--load-all", "--file", SWANCTL_CONF],
+                                   cwd=gw.folder, env=_swanctl_env(gw), text=True,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT))
+             for gw in gateways]
+    problems = []
+    for gw, proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=max(timeout, 1.0))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            problems.append(f"{gw.name}: swanctl --load-all timed out")
+            continue
+        bad = [ln for ln in out.splitlines()
+               if any(w in ln.lower() for w in ("error", "failed", "syntax", "invalid"))]
+        if proc.returncode != 0 or bad:
+            problems.append(f"{gw.name}: swanctl --load-all ({proc.returncode}): "
+                            + ("; ".join(bad) or out.strip()))
+    if problems:
+        raise LabError("; ".join(problems))
+
+
+def _start(state: LabState, compiled: CompiledFabric, gateways: list[LocalGateway],
+           deadline: float, ready_by: float, progress: Progress) -> None:
+    progress("starting charon")
+    charons = {gw.name: daemons.start_charon(state, gw) for gw in gateways}
+    for gw in gateways:
+        daemons.wait_charon(gw, charons[gw.name], deadline)
+    progress("configuring tunnel interfaces")
+    for gw in gateways:
+        _interfaces(gw, deadline)
+    progress("loading swanctl.conf")
+    load_swanctl(gateways, deadline - time.monotonic())
+    progress("starting FRR")
+    if not daemons.FRR_TMP.exists():
+        state.add_parent(daemons.FRR_TMP)
+    zebras = daemons.start_frr(state, gateways, daemons.ZEBRA, deadline)
+    for gw, record in zip(gateways, zebras, strict=True):
+        daemons.wait_zserv(gw, record, deadline)
+    # bgpd's first connection attempts then find their tunnels: no connect-retry wait
+    wait_ready(compiled, state.lab_dir, [gw.name for gw in gateways],
+               min(ready_by, time.monotonic() + TUNNEL_WAIT), progress, TUNNEL_KINDS)
+    daemons.start_frr(state, gateways, daemons.BGPD, deadline)
+    daemons.start_frr(state, gateways, daemons.BFDD, deadline)
+
+
+def bring_up(compiled: CompiledFabric, fabric_file: str, lab_dir: Path, timeout: float,
+             progress: Progress, notes: list[str]) -> UpResult:
+    """Start the lab; LabError when something cannot start (the state file records what
+    was made, for `down`). `timeout` bounds the wait for readiness (daemons get at least
+    START_GRACE to start); not being ready in time is no error: see UpResult.not_ready."""
+    began = time.monotonic()
+    deadline = began + timeout
+    start_deadline = began + max(timeout, START_GRACE)
+    lab = plan(compiled)
+    if not lab.gateways:
+        raise LabError(f"fabric {lab.fabric} has no strongSwan gateway for the lab")
+    _refuse_existing(lab_dir, lab)
+    check_reachable(lab_dir)
+    created = _missing_ancestors(lab_dir)
+    lab_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
+    names = [g.name for g in lab.gateways]
+    with locked(lab_dir):
+        _refuse_existing(lab_dir, lab)  # again, now that we hold the lock
+        state = LabState.create(lab_dir, lab.fabric, fabric_file, bool(created), names, notes)
+        for parent in created[1:]:
+            state.add_parent(parent)
+        progress("writing configuration and credentials")
+        auth = compiled.fabric.fabric.auth.method
+        pki = make_pki(state, lab_dir, compiled, names) if auth == "certificate" else None
+        secrets = make_psks(state, lab_dir, compiled) if auth == "psk" else None
+        gateways = [LocalGateway.in_lab(lab_dir, n) for n in names]
+        for gw in gateways:
+            gateway_files(state, compiled, gw, pki, secrets)
+        progress("creating namespaces and the underlay")
+        _underlay(state, lab)
+        _start(state, compiled, gateways, start_deadline, deadline, progress)
+        state.set_phase("waiting")
+        not_ready = wait_ready(compiled, lab_dir, names, deadline, progress)
+        state.set_phase("up" if not not_ready else "not-ready")
+    return UpResult(lab_dir, lab.fabric, tuple(names), time.monotonic() - began,
+                    tuple(not_ready))

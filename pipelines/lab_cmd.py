@@ -1,0 +1,376 @@
+"""`dcvpn lab up | status | down`: the staging lab of real strongSwan + FRR gateways.
+
+`up` starts, for every strongSwan gateway of the fabric, a network namespace
+`dcvpn-<gateway>` with charon-systemd (kernel-libipsec) and FRR (zebra, bgpd, bfdd) loaded
+with exactly what `dcvpn render` produces, an underlay bridge between them and one LAN
+address per site prefix; then it waits until every IKE SA is ESTABLISHED, every CHILD SA
+INSTALLED, every BGP session Established and every expected route is in each kernel table.
+A second `up` of an existing lab is refused (run `down` first). `down` stops every process
+the lab started (by PID), removes every namespace and file it made, works from the state
+file alone (also after a crash or a half-finished up) and is idempotent.
+
+The lab dir is --lab-dir, DCVPN_LAB_DIR, or /run/dcvpn-lab/<fabric>. Exit codes: 0 ok;
+1 not ready within --timeout (the lab is left running for `status` / `validate`; remove it
+with `down`), lab already up, a daemon down (status) or something left behind (down);
+2 bad input or usage: not root, a missing Debian package, an unusable model; 3 a daemon or
+namespace could not be set up (what was made is removed again unless --keep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inventory.errors import FabricLoadError, TopologyError
+from inventory.findings import Severity
+from inventory.lint import lint
+from inventory.loader import load_fabric
+from inventory.model import Platform
+from inventory.topology import CompiledFabric, compile_fabric
+from lab import requirements
+from lab.down import DownResult, tear_down
+from lab.errors import LabError
+from lab.state import LabBusyError
+from lab.status import LabStatus, lab_status
+from lab.up import LabExistsError, UpResult, bring_up
+from pipelines.exit_codes import Exit
+from tasks.errors import TaskError
+from tasks.pki.errors import PkiError
+from tasks.validate_strongswan import default_lab_dir, local_fabric
+
+Handler = Callable[[argparse.Namespace], int]
+DEFAULT_TIMEOUT = 60.0
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class _UsageError(Exception):
+    """Bad command-line usage or environment: one line, exit 2."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"DCVPN_{name.upper()}", default)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--fabric", default=_env("fabric"), metavar="FABRIC",
+                   help="fabric model YAML file [env DCVPN_FABRIC]")
+    p.add_argument("--format", default=_env("format", "text"), metavar="text|json",
+                   help="output format: text, json (default text) [env DCVPN_FORMAT]")
+    p.add_argument("--lab-dir", default=_env("lab_dir"), metavar="DIR",
+                   help="lab state directory (default /run/dcvpn-lab/<fabric>) "
+                        "[env DCVPN_LAB_DIR]")
+    p.set_defaults(format_choices=("text", "json"))
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+             ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Add `lab` and its sub-commands; returns them so `lab serve` can be added there."""
+    lab = subparsers.add_parser(
+        "lab", help="staging lab: real strongSwan + FRR gateways in network namespaces",
+        description="The staging lab on this machine (root): one network namespace "
+                    "dcvpn-<gateway> per strongSwan gateway.",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    lab.set_defaults(handler=_help_of(lab))
+    sub = lab.add_subparsers(dest="lab_command", metavar="SUBCOMMAND")
+
+    p = sub.add_parser("up", help="start the lab and wait until it is ready",
+                       description="Start every strongSwan gateway of the fabric and wait "
+                                   "until tunnels, BGP and routes are up (--timeout).")
+    _common(p)
+    p.add_argument("--timeout", default=_env("timeout", str(DEFAULT_TIMEOUT)), metavar="SEC",
+                   help=f"give up waiting after SEC seconds (default {DEFAULT_TIMEOUT:.0f}) "
+                        "[env DCVPN_TIMEOUT]")
+    p.add_argument("--keep", action="store_true",
+                   default=(_env("keep") or "").lower() in _TRUE,
+                   help="when a daemon cannot start, keep what was made (for debugging) "
+                        "instead of removing it [env DCVPN_KEEP]")
+    p.set_defaults(handler=_guard(cmd_up))
+
+    p = sub.add_parser("status", help="each gateway's daemons and tunnels",
+                       description="Each gateway's daemons (PID, alive) and tunnels (IKE and "
+                                   "CHILD SA state). Exit 1 when a daemon is down or there "
+                                   "is no lab.")
+    _common(p)
+    p.set_defaults(handler=_guard(cmd_status))
+
+    p = sub.add_parser("down", help="stop and remove everything the lab made",
+                       description="Stop every process the lab started and remove its "
+                                   "namespaces and files; needs only the lab dir (-f or "
+                                   "--lab-dir). Idempotent.")
+    _common(p)
+    p.set_defaults(handler=_guard(cmd_down))
+    return sub
+
+
+def _help_of(parser: argparse.ArgumentParser) -> Handler:
+    def show(_: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return Exit.BAD_INPUT
+    return show
+
+
+def _guard(fn: Handler) -> Handler:
+    """Root and format checks, then every expected failure as one message and an exit code."""
+    def run(args: argparse.Namespace) -> int:
+        name = f"dcvpn lab {args.lab_command}"
+        if args.format not in args.format_choices:
+            _err(f"{name}: --format must be one of text, json, not {args.format!r}")
+            return Exit.BAD_INPUT
+        if not requirements.is_root():
+            lines, code = [f"{name}: the lab needs root (network namespaces, charon, FRR); "
+                           "run it as root, e.g. with sudo"], Exit.BAD_INPUT
+        else:
+            try:
+                return fn(args)
+            except FabricLoadError as exc:
+                lines, code = exc.lines, Exit.BAD_INPUT
+            except (_UsageError, TopologyError, TaskError) as exc:
+                lines, code = [f"{name}: {exc}"], Exit.BAD_INPUT
+            except (LabExistsError, LabBusyError) as exc:
+                lines, code = [f"{name}: {exc}"], Exit.FAILED
+            except (LabError, PkiError, OSError) as exc:
+                lines, code = [f"{name}: {exc}"], Exit.DEVICE
+        for line in lines:
+            _err(line)
+        if args.format == "json":
+            print(json.dumps({"ok": False, "errors": lines}, indent=2))
+        return code
+    return run
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _compile(args: argparse.Namespace) -> tuple[CompiledFabric, list[str]]:
+    """The lint-clean model as the lab runs it, and notes on what the lab changes or leaves."""
+    if not args.fabric:
+        raise _UsageError("no fabric given: use -f FABRIC or set DCVPN_FABRIC")
+    loaded = load_fabric(args.fabric)
+    errors = [f for f in lint(loaded) if f.severity is Severity.ERROR]
+    if errors:
+        raise FabricLoadError([f.format() for f in errors]
+                              + [f"{loaded.source.file}: {len(errors)} lint error(s); "
+                                 "fix them first"])
+    fabric, changed = local_fabric(loaded.fabric)
+    notes = []
+    if changed:
+        notes.append(f"site(s) {', '.join(changed)} use the xfrm data plane; the lab renders "
+                     "them with data_plane libipsec (this machine has no kernel ESP)")
+    others = sorted(f"{gw.name} ({gw.platform})" for s in fabric.sites for gw in s.gateways
+                    if gw.platform is not Platform.STRONGSWAN)
+    if others:
+        notes.append(f"not in the lab (no strongSwan): {', '.join(others)}; their tunnels "
+                     "are not waited for")
+    return compile_fabric(fabric), notes
+
+
+def _fabric_name(path: str) -> str:
+    """The fabric name, also from a file that no longer passes the schema."""
+    try:
+        return load_fabric(path).fabric.fabric.name
+    except FabricLoadError:
+        pass
+    try:
+        with open(path, encoding="utf-8") as fh:
+            name = (yaml.safe_load(fh) or {}).get("fabric", {}).get("name")
+    except (OSError, yaml.YAMLError, AttributeError):
+        name = None
+    if not isinstance(name, str) or not name:
+        raise _UsageError(f"cannot read the fabric name from {path}; give the lab directory "
+                          "with --lab-dir")
+    return name
+
+
+def _lab_dir(args: argparse.Namespace, fabric_name: str | None = None) -> Path:
+    if args.lab_dir:
+        return Path(args.lab_dir)
+    if fabric_name is None:
+        if not args.fabric:
+            raise _UsageError("no lab given: use -f FABRIC or --lab-dir DIR")
+        fabric_name = _fabric_name(args.fabric)
+    return default_lab_dir(fabric_name)
+
+
+def _timeout(value: str | None) -> float:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        raise _UsageError(f"--timeout takes seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise _UsageError(f"--timeout must be positive, not {value}")
+    return seconds
+
+
+class _Progress:
+    """One self-overwriting line on a terminal; nothing otherwise."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.began = time.monotonic()
+        self.shown = False
+
+    def __call__(self, message: str) -> None:
+        if self.live:
+            self.stream.write(f"\r\033[K[{time.monotonic() - self.began:5.1f}s] {message}")
+            self.stream.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _status_lines(status: LabStatus) -> list[str]:
+    out = [f"lab {status.fabric} ({status.phase}) in {status.lab_dir}"]
+    for note in status.notes:
+        out.append(f"note: {note}")
+    for gw in status.gateways:
+        daemons = ", ".join(f"{d.daemon} {d.pid} {'up' if d.alive else 'DOWN'}"
+                            for d in gw.daemons)
+        out.append(f"{gw.name}  {gw.namespace}  {daemons or 'no daemons'}")
+        if gw.error:
+            out.append(f"  tunnels unreadable: {gw.error}")
+        width = max((len(t.name) for t in gw.tunnels), default=0)
+        out += [f"  {t.name:<{width}}  IKE {t.ike:<12}  CHILD {t.child:<10}  {t.remote}"
+                for t in gw.tunnels]
+    return out
+
+
+def _status_dict(status: LabStatus) -> dict[str, Any]:
+    return {"fabric": status.fabric, "lab_dir": str(status.lab_dir), "phase": status.phase,
+            "healthy": status.healthy, "notes": list(status.notes),
+            "gateways": {g.name: g.as_dict() for g in status.gateways}}
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], lines: Sequence[str]) -> None:
+    if args.format == "json":
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        for line in lines:
+            print(line)
+
+
+# --- sub-commands ----------------------------------------------------------------------------
+
+def _down_quietly(lab_dir: Path) -> str:
+    try:
+        result = tear_down(lab_dir)
+    except LabError as exc:
+        return f"removing it failed too: {exc}; run dcvpn lab down --lab-dir {lab_dir}"
+    if result.leftovers:
+        return "left behind: " + "; ".join(result.leftovers)
+    return "removed what it had made" if result.found else "nothing was made"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    absent = requirements.missing()
+    if absent:
+        raise _UsageError(requirements.missing_message(absent))
+    timeout = _timeout(args.timeout)
+    compiled, notes = _compile(args)
+    lab_dir = _lab_dir(args, compiled.fabric.fabric.name)
+    for note in notes:
+        _err(f"dcvpn lab up: note: {note}")
+    progress = _Progress()
+    try:
+        result: UpResult = bring_up(compiled, args.fabric, lab_dir, timeout, progress, notes)
+    except (LabExistsError, LabBusyError):
+        progress.done()
+        raise
+    except (LabError, PkiError, TaskError, OSError) as exc:
+        progress.done()
+        tail = (f"kept for debugging; remove it with dcvpn lab down --lab-dir {lab_dir}"
+                if args.keep else _down_quietly(lab_dir))
+        raise LabError(f"{exc} ({tail})") from exc
+    except KeyboardInterrupt:
+        progress.done()
+        _err(f"dcvpn lab up: interrupted; {_down_quietly(lab_dir)}")
+        return Exit.FAILED
+    progress.done()
+    status = lab_status(lab_dir)
+    data: dict[str, Any] = {"ok": result.ready, "seconds": round(result.seconds, 2),
+                            "not_ready": [r.as_dict() for r in result.not_ready]}
+    if status is not None:
+        data.update(_status_dict(status))
+    _emit(args, data, _status_lines(status) if status else [])
+    if not result.ready:
+        _err(f"dcvpn lab up: not ready after {timeout:g}s; not ready:")
+        for r in result.not_ready:
+            _err(f"  {r.name}: {r.message}")
+        _err("dcvpn lab up: the lab is left running for dcvpn lab status / dcvpn validate; "
+             f"remove it with dcvpn lab down --lab-dir {lab_dir}")
+        return Exit.FAILED
+    _err(f"dcvpn lab up: lab {result.fabric} ready in {result.seconds:.1f}s: "
+         f"{len(result.gateways)} gateway(s) in {lab_dir}")
+    return Exit.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    lab_dir = _lab_dir(args)
+    status = lab_status(lab_dir)
+    if status is None:
+        _err(f"dcvpn lab status: no lab in {lab_dir}")
+        _emit(args, {"ok": False, "lab_dir": str(lab_dir), "gateways": {}}, [])
+        return Exit.FAILED
+    data = {"ok": status.healthy, **_status_dict(status)}
+    _emit(args, data, _status_lines(status))
+    down = [f"{g.name} {d.daemon}" for g in status.gateways for d in g.daemons if not d.alive]
+    if down:
+        _err(f"dcvpn lab status: not running: {', '.join(down)}")
+    return Exit.OK if status.healthy else Exit.FAILED
+
+
+def _down_lines(result: DownResult) -> list[str]:
+    out = [f"stopped {r.gateway} {r.daemon} (pid {r.pid})" for r in result.stopped]
+    out += [f"removed namespace {ns}" for ns in result.namespaces]
+    return out
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab_dir = _lab_dir(args)
+    result = tear_down(lab_dir)
+    if not result.found:
+        _err(f"dcvpn lab down: no lab in {lab_dir}; nothing to do")
+    else:
+        _err(f"dcvpn lab down: lab {result.fabric}: stopped {len(result.stopped)} "
+             f"process(es), removed {len(result.namespaces)} namespace(s) and "
+             f"{result.removed} file(s)/folder(s)")
+    for line in result.leftovers:
+        _err(f"dcvpn lab down: left behind: {line}")
+    _emit(args, {"ok": not result.leftovers, "lab_dir": str(lab_dir), "found": result.found,
+                 "fabric": result.fabric,
+                 "stopped": [r.as_dict() for r in result.stopped],
+                 "namespaces": list(result.namespaces), "removed": result.removed,
+                 "leftovers": list(result.leftovers)}, _down_lines(result))
+    return Exit.FAILED if result.leftovers else Exit.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipelines.lab_cmd lab ...`: the lab command alone (tests, before wiring)."""
+    parser = argparse.ArgumentParser(prog="dcvpn")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return Exit.BAD_INPUT
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""`dcvpn validate -f FABRIC [--junit FILE]`: post-change checks across the gateways.
+
+Expected state comes from the compiled model, observed state from each gateway's reader
+(tasks.validate_observed.DeviceReader). For now the readers are those of the lab's
+strongSwan+FRR gateways (vici, vtysh, kernel routes, ping in their namespaces); a check that
+depends on a gateway without a reader (IOS-XE, JunOS) is reported as skipped. The model is
+taken as the lab runs it (strongSwan sites on kernel-libipsec), like `dcvpn lab up`.
+
+Checks, one named result each: IKE SA ESTABLISHED with the intended proposal, CHILD SA
+INSTALLED with the intended ESP proposal (per tunnel and end), BGP Established with the
+expected peer address and AS, every expected remote prefix in the kernel routing table via
+a tunnel (a covering default route does not count), LAN-to-LAN ping for every site pair, and
+an MTU probe on connected pairs (DF ping at the tunnel MTU passes, one byte more does not).
+Exit 0 all passed, 1 any failed, 2 bad input or not root, 3 no lab gateway is running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from inventory.errors import FabricLoadError, TopologyError
+from inventory.findings import Severity
+from inventory.lint import lint
+from inventory.loader import load_fabric
+from inventory.model import Platform
+from inventory.topology import CompiledFabric, compile_fabric
+from pipelines import validate_report
+from pipelines.exit_codes import Exit
+from pipelines.fleet import make_nornir
+from tasks.errors import TaskError
+from tasks.validate import validate
+from tasks.validate_checks import CheckResult
+from tasks.validate_expect import expect_fabric
+from tasks.validate_observed import DeviceReader
+from tasks.validate_strongswan import (
+    LocalGateway,
+    StrongswanReader,
+    default_lab_dir,
+    local_fabric,
+)
+
+Handler = Callable[[argparse.Namespace], int]
+MAX_WORKERS = 16
+NETNS_DIR = Path("/run/netns")
+
+
+class _UsageError(Exception):
+    """Bad command-line usage: one line, exit 2."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"DCVPN_{name.upper()}", default)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "validate", help="post-change checks: tunnels, proposals, BGP, routes, ping, MTU",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-f", "--fabric", default=_env("fabric"), metavar="FABRIC",
+                   help="fabric model YAML file [env DCVPN_FABRIC]")
+    p.add_argument("--format", default=_env("format", "text"), metavar="text|json",
+                   help="output format: text, json (default text) [env DCVPN_FORMAT]")
+    p.add_argument("--junit", default=_env("junit"), metavar="FILE",
+                   help="also write JUnit XML here, one testcase per check [env DCVPN_JUNIT]")
+    p.add_argument("--lab-dir", default=_env("lab_dir"), metavar="DIR",
+                   help="the lab's directory (default /run/dcvpn-lab/<fabric>) "
+                        "[env DCVPN_LAB_DIR]")
+    p.set_defaults(handler=cmd_validate, format_choices=("text", "json"))
+
+
+def _compile(args: argparse.Namespace) -> CompiledFabric:
+    if not args.fabric:
+        raise _UsageError("no fabric given: use -f FABRIC or set DCVPN_FABRIC")
+    loaded = load_fabric(args.fabric)
+    errors = [f for f in lint(loaded) if f.severity is Severity.ERROR]
+    if errors:
+        raise FabricLoadError([f.format() for f in errors]
+                              + [f"{loaded.source.file}: {len(errors)} lint error(s); "
+                                 "fix them first"])
+    return compile_fabric(local_fabric(loaded.fabric)[0])
+
+
+def run_checks(fabric_file: str, compiled: CompiledFabric, scope: Sequence[str],
+               readers: Callable[[str], DeviceReader]) -> list[CheckResult]:
+    """Every check of the gateways in `scope`, one Nornir task per gateway (in threads)."""
+    expected = expect_fabric(compiled)
+    nr = make_nornir(fabric_file, compiled, workers=min(MAX_WORKERS, max(len(scope), 1)))
+    nr = nr.filter(filter_func=lambda h: h.name in scope)
+    results = nr.run(task=validate, expected=expected, readers=readers, scope=set(scope))
+    out: list[CheckResult] = []
+    for name in sorted(results):
+        res = results[name][0]
+        if res.exception is not None:
+            raise TaskError(f"{name}: validation crashed: {res.exception}")
+        out += res.result
+    return out
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    if args.format not in args.format_choices:
+        _err(f"dcvpn validate: --format must be one of text, json, not {args.format!r}")
+        return Exit.BAD_INPUT
+    try:
+        return _validate(args)
+    except FabricLoadError as exc:
+        lines, code = exc.lines, Exit.BAD_INPUT
+    except (_UsageError, TopologyError) as exc:
+        lines, code = [f"dcvpn validate: {exc}"], Exit.BAD_INPUT
+    except (TaskError, OSError) as exc:
+        lines, code = [f"dcvpn validate: {exc}"], Exit.DEVICE
+    for line in lines:
+        _err(line)
+    if args.format == "json":
+        print(json.dumps({"ok": False, "errors": lines}, indent=2))
+    return code
+
+
+def _validate(args: argparse.Namespace) -> int:
+    if not is_root():
+        raise _UsageError("reading the lab's gateways needs root (namespaces, vici and vtysh "
+                          "sockets); run it as root, e.g. with sudo")
+    compiled = _compile(args)
+    name = compiled.fabric.fabric.name
+    lab_dir = Path(args.lab_dir) if args.lab_dir else default_lab_dir(name)
+    strongswan = [gw.name for _, gw in compiled.gateways() if gw.platform is Platform.STRONGSWAN]
+    others = [gw.name for _, gw in compiled.gateways() if gw.platform is not Platform.STRONGSWAN]
+    local = {n: LocalGateway.in_lab(lab_dir, n) for n in strongswan}
+    running = [n for n in strongswan if (NETNS_DIR / local[n].namespace).exists()]
+    if not running:
+        raise TaskError(f"no gateway of fabric {name} is running in {lab_dir}; start the lab "
+                        f"with dcvpn lab up -f {args.fabric}")
+    if not any(local[n].folder.is_dir() for n in running):
+        raise TaskError(f"the lab's namespaces exist, but {lab_dir} holds none of its "
+                        "gateways: give the --lab-dir that dcvpn lab up used")
+    for n in strongswan:
+        if n not in running:
+            _err(f"dcvpn validate: {n}: namespace {local[n].namespace} is missing")
+    if others:
+        _err(f"dcvpn validate: not validated (no reader yet): {', '.join(others)}")
+    results = run_checks(args.fabric, compiled, strongswan,
+                         lambda gw: StrongswanReader(local[gw]))
+    if args.junit:
+        Path(args.junit).write_text(validate_report.as_junit(results, name), encoding="utf-8")
+    if args.format == "json":
+        sys.stdout.write(validate_report.as_json(results, name))
+    else:
+        sys.stdout.write(validate_report.as_text(results))
+    total = validate_report.counts(results)
+    _err(f"dcvpn validate: {len(results)} check(s): " + ", ".join(
+        f"{n} {k}" for k, n in total.items()))
+    return Exit.OK if all(r.ok for r in results) else Exit.FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipelines.validate_cmd validate ...` (tests, before wiring)."""
+    parser = argparse.ArgumentParser(prog="dcvpn")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return Exit.BAD_INPUT
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
