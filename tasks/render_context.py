@@ -4,6 +4,7 @@ Platform modules start from GatewayView and add their own spellings (algorithm n
 interface names); nothing here is vendor specific.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -88,18 +89,20 @@ class GatewayView:
     @cached_property
     def fabric_prefixes(self) -> tuple[IPv4Network, ...]:
         """Every prefix of the fabric except this site's own."""
-        own = set(self.site.prefixes)
-        return tuple(p for p in self.compiled.fabric_prefixes if p not in own)
+        position = fabric_index(self.compiled).position
+        own = {position.get(p) for p in self.site.prefixes}
+        return tuple(p for i, p in enumerate(self.compiled.fabric_prefixes) if i not in own)
 
     @cached_property
     def tunnels(self) -> tuple[TunnelView, ...]:
-        sites = {s.name: s for s in self.fabric.sites}
+        index = fabric_index(self.compiled)
+        sites = index.sites
         direct = {self.site.name}
         pairs = list(self.compiled.tunnels_of(self.gateway.name))
         for tunnel, _ in pairs:
             direct.add(tunnel.side(self.gateway.name)[1].site)
-        indirect = tuple(sorted(p for s in self.fabric.sites if s.name not in direct
-                                for p in s.prefixes))
+        indirect = index.prefixes_of(i for i, s in enumerate(self.fabric.sites)
+                                     if s.name not in direct)
         # Transit prefixes go to plane 0 towards the lowest-id hub peer (selectors must not
         # overlap on the kernel-libipsec data plane, which has no interface ids).
         hub_peers = sorted((t.side(self.gateway.name)[1].site_id, t.id) for t, _ in pairs
@@ -118,8 +121,46 @@ class GatewayView:
         return tuple(views)
 
 
-def gateway_view(compiled: CompiledFabric, gateway: str) -> GatewayView:
+@dataclass(frozen=True)
+class FabricIndex:
+    """Lookups shared by all gateways of one compiled fabric, built once: rendering every
+    gateway of a 1,000-site fabric would otherwise scan, hash and sort the whole fabric per
+    gateway."""
+
+    compiled: CompiledFabric
+    gateways: dict[str, tuple[Site, Gateway]]
+    sites: dict[str, Site]
+    position: dict[IPv4Network, int]  # prefix -> its index in compiled.fabric_prefixes
+    site_positions: tuple[tuple[int, ...], ...]  # per fabric.sites entry: its prefixes' indexes
+
+    def prefixes_of(self, sites: Iterable[int]) -> tuple[IPv4Network, ...]:
+        """The prefixes of fabric.sites[i] for each i, sorted (as fabric_prefixes is)."""
+        fabric = self.compiled.fabric_prefixes
+        return tuple(fabric[p] for p in sorted(p for i in sites for p in self.site_positions[i]))
+
+
+_last_index: FabricIndex | None = None
+
+
+def fabric_index(compiled: CompiledFabric) -> FabricIndex:
+    """The index of the fabric last asked for (renders go fabric by fabric)."""
+    global _last_index  # noqa: PLW0603 - a one-entry memo; assignment is atomic
+    last = _last_index
+    if last is not None and last.compiled is compiled:
+        return last
+    position = {p: i for i, p in enumerate(compiled.fabric_prefixes)}
+    gateways: dict[str, tuple[Site, Gateway]] = {}
     for site, gw in compiled.gateways():
-        if gw.name == gateway:
-            return GatewayView(compiled, site, gw)
-    raise KeyError(gateway)
+        gateways.setdefault(gw.name, (site, gw))
+    index = FabricIndex(
+        compiled, gateways, sites={s.name: s for s in compiled.fabric.sites}, position=position,
+        site_positions=tuple(tuple(position[p] for p in s.prefixes)
+                             for s in compiled.fabric.sites),
+    )
+    _last_index = index
+    return index
+
+
+def gateway_view(compiled: CompiledFabric, gateway: str) -> GatewayView:
+    site, gw = fabric_index(compiled).gateways[gateway]
+    return GatewayView(compiled, site, gw)

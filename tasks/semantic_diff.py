@@ -112,8 +112,8 @@ SECRET_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(?P<value>[^<]+)(?=</(?P=tag)>)",
     r"(?P<key>(?<![\w-])pre-shared-key\s+(?:(?:local|remote)\s+)?(?:[0-9]\s+)?)"
     r"(?!ascii-text|hexadecimal)(?P<value>[^\s<]+)",
-    r"(?P<key>(?<![\w-])(?:secret|ascii-text|hexadecimal|password|passphrase)\b\s*=?\s*"
-    r"(?:[0-9]\s+)?)(?P<value>[^\s<]+)",
+    r"(?P<key>(?<![\w</-])(?:secret|ascii-text|hexadecimal|password|passphrase)(?![\w>-])"
+    r"(?:\s*=\s*|\s+)(?:[0-9]\s+)?)(?P<value>[^\s<]+)",
     r"(?P<key>^\s*key\s+(?:[0-9]\s+)?)(?P<value>\S+)",
 ))
 

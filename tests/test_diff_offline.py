@@ -137,6 +137,11 @@ def test_missing_old_output_is_a_usage_error(tmp_path: Path,
     ("<key>${dcvpn-secret:psk/a}</key>", "<key>${dcvpn-secret:psk/a}</key>"),
     ("secret = ${dcvpn-secret:psk/x}", "secret = ${dcvpn-secret:psk/x}"),
     ("tunnel key 5", "tunnel key 5"),
+    ("## SECRET-DATA", "## SECRET-DATA"),
+    ("<ascii-text>$9$abc</ascii-text>", "<ascii-text><masked></ascii-text>"),
+    ("<pre-shared-key><ascii-text>k</ascii-text></pre-shared-key>",
+     "<pre-shared-key><ascii-text><masked></ascii-text></pre-shared-key>"),
+    ("secret-key-file x", "secret-key-file x"),
 ])
 def test_mask_secrets(text: str, masked: str) -> None:
     assert mask_secrets(text) == masked
