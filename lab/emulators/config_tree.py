@@ -21,6 +21,7 @@ class Op(Enum):
     CREATE = "create"
     DELETE = "delete"
     REMOVE = "remove"
+    NONE = "none"  # NETCONF default-operation none: only walk, never create
 
 
 Path = tuple[str, ...]
@@ -91,6 +92,12 @@ def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
             continue
         if op is Op.CREATE and match is not None:
             problems.append(EditProblem("exists", child_path, identity))
+            continue
+        if op is Op.NONE:
+            if match is None:
+                problems.append(EditProblem("missing", child_path, identity))
+            elif not rules.is_value(child_path):
+                problems.extend(edit(match, item, rules, child_path, Op.NONE))
             continue
         if rules.is_value(child_path) or op is Op.REPLACE:
             replacement = fresh_copy(item, child_path, rules)

@@ -14,12 +14,14 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
 from lab.emulators.datastore import DeviceClock
 from lab.emulators.device import NetconfDevice
 from lab.emulators.errors import EmulatorError
+from lab.emulators.iosxe import IosxeDevice
 from lab.emulators.junos import JunosDevice
 from lab.emulators.netconf_session import NetconfSession
 
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 
 PLATFORMS: dict[str, type[NetconfDevice]] = {
+    "iosxe": IosxeDevice,
     "junos": JunosDevice,
 }
 
@@ -149,6 +152,7 @@ class NetconfServer:
     host: str = "127.0.0.1"
     port: int = 0
     hostname: str | None = None
+    device_options: dict[str, Any] = field(default_factory=dict)  # e.g. iosxe os_version
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     host_key: asyncssh.SSHKey | None = None
     _acceptor: asyncssh.SSHAcceptor | None = None
@@ -168,7 +172,8 @@ class NetconfServer:
                                 f"(have: {', '.join(sorted(PLATFORMS))})")
         loop = asyncio.get_running_loop()
         clock = DeviceClock(self.time_scale)
-        self._device = factory(clock, loop.call_later, hostname=self.hostname)
+        self._device = factory(clock, loop.call_later, hostname=self.hostname,
+                               **self.device_options)
         key = self.host_key = load_or_create_host_key(self.state_dir)
         self._acceptor = await asyncssh.create_server(
             lambda: _Login(self), self.host, self.port, server_host_keys=[key],
@@ -191,10 +196,20 @@ class NetconfServer:
 
 
 def serve_netconf(platform: str, host: str, port: int, username: str, password: str,
-                  state_dir: Path, time_scale: float, *, hostname: str | None = None) -> None:
-    """Run one NETCONF emulator in the foreground until interrupted."""
+                  state_dir: Path, time_scale: float, *, hostname: str | None = None,
+                  os_version: str | None = None, confirmed_commit: bool | None = None) -> None:
+    """Run one NETCONF emulator in the foreground until interrupted.
+
+    os_version ("17.15", "17.12") and confirmed_commit (advertise and serve RFC 6241
+    :confirmed-commit:1.1, default on) are IOS-XE options.
+    """
+    options: dict[str, Any] = {}
+    if os_version is not None:
+        options["os_version"] = os_version
+    if confirmed_commit is not None:
+        options["confirmed_commit"] = confirmed_commit
     server = NetconfServer(platform, username, password, state_dir, time_scale, host, port,
-                           hostname)
+                           hostname, options)
 
     async def run() -> None:
         await server.start()
