@@ -90,6 +90,10 @@ export []
 family ^
   inet
     unicast
+      prefix-limit
+        maximum = 1..4294967295
+        teardown
+          limit-threshold = 1..100
   inet6
     unicast
 authentication-key = !
@@ -164,6 +168,15 @@ system
   syslog
     host * {{}}
 security
+  pki
+    ca-profile *
+      ca-identity =
+      revocation-check
+        use-crl ;
+        disable ;
+        crl
+          disable
+            on-download-failure ;
   ike
     proposal *
       description =
@@ -255,6 +268,10 @@ security
         local-ip =
         remote-ip =
       establish-tunnels = immediately|on-traffic|responder-only|responder-only-no-rekey
+  flow
+    tcp-mss
+      ipsec-vpn
+        mss = 64..65535
   policies
     policy *from-zone-name,to-zone-name:to-zone @from-zone
       policy *

@@ -1,0 +1,187 @@
+"""ncclient sessions for the NETCONF drivers: host-key policy, error mapping, log redaction.
+
+Host keys: ncclient only reads ~/.ssh/known_hosts (or an ssh_config's UserKnownHostsFile), so
+the key for `[host]:port` / `host` is looked up in DeviceTarget.known_hosts here and handed to
+ncclient as the one key the server must present (hostkey_b64). A host missing from the file
+is refused before any connection is made; `verify_host_key=False` is the explicit opt-out.
+
+ncclient logs every message it sends and receives: its loggers get drivers.redact's filter.
+Replies are read with RaiseMode.NONE and every <rpc-error> is looked at here: ncclient's own
+ERRORS mode only checks the severity of the first error of a reply.
+"""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko  # type: ignore[import-untyped]
+from lxml import etree
+from ncclient import NCClientError, manager  # type: ignore[import-untyped]
+from ncclient.operations import RaiseMode  # type: ignore[import-untyped]
+from ncclient.operations.errors import TimeoutExpiredError  # type: ignore[import-untyped]
+from ncclient.transport.errors import (  # type: ignore[import-untyped]
+    AuthenticationError,
+    SSHUnknownHostError,
+    TransportError,
+)
+
+from drivers.base import DeviceTarget
+from drivers.errors import ConnectError, DriverError
+from drivers.redact import guard_loggers
+from tasks.semantic_diff import mask_secrets
+
+Element = etree._Element
+
+# key types in the order they are preferred when known_hosts has several for one host
+HOST_KEY_PREFERENCE = ("ssh-ed25519", "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp384",
+                       "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+
+
+def known_host_names(host: str, port: int) -> tuple[str, ...]:
+    """How OpenSSH names the host in known_hosts: `[host]:port` unless port 22, then `host`."""
+    return (host,) if port == 22 else (f"[{host}]:{port}", host)
+
+
+def pinned_host_key(target: DeviceTarget) -> str:
+    """The base64 host key the device must present; ConnectError when there is none."""
+    path = target.known_hosts
+    if path is None or not path.is_file():
+        raise ConnectError(f"{target.name}: known_hosts file {path} does not exist; add the "
+                           "device's host key or opt out with DCVPN_NO_HOST_KEY_CHECK=1")
+    try:
+        keys = paramiko.HostKeys(str(path))
+    except (OSError, paramiko.SSHException) as exc:
+        raise ConnectError(f"{target.name}: cannot read known_hosts {path}: {exc}") from None
+    for name in known_host_names(target.host, target.port):
+        found = keys.lookup(name)
+        if not found:
+            continue
+        ranked = sorted(found.keys(), key=lambda k: (
+            HOST_KEY_PREFERENCE.index(k) if k in HOST_KEY_PREFERENCE else len(
+                HOST_KEY_PREFERENCE), k))
+        return str(found[ranked[0]].get_base64())
+    raise ConnectError(
+        f"{target.name}: no host key for {known_host_names(target.host, target.port)[0]} in "
+        f"{path}; add it (ssh-keyscan -p {target.port} {target.host}) or opt out with "
+        "DCVPN_NO_HOST_KEY_CHECK=1")
+
+
+def connect(target: DeviceTarget, device: str) -> Any:
+    """An ncclient Manager for `device` (ncclient device handler name), errors as ConnectError."""
+    guard_loggers("ncclient")
+    options: dict[str, Any] = {
+        "host": target.host, "port": target.port, "username": target.username,
+        "password": target.password, "timeout": target.timeout,
+        "device_params": {"name": device},
+        "manager_params": {"timeout": target.timeout},
+        "errors_params": {"raise_mode": RaiseMode.NONE},
+        "allow_agent": False, "look_for_keys": False,
+        "hostkey_verify": target.verify_host_key,
+    }
+    if target.ssh_key:
+        options["key_filename"] = target.ssh_key
+    if target.verify_host_key:
+        options["hostkey_b64"] = pinned_host_key(target)
+    where = f"{target.name} ({target.host}:{target.port})"
+    try:
+        return manager.connect(**options)
+    except SSHUnknownHostError:
+        raise ConnectError(f"{where}: the host key does not match {target.known_hosts}; "
+                           "refusing to connect") from None
+    except AuthenticationError:
+        raise ConnectError(f"{where}: authentication failed for user "
+                           f"{target.username!r}") from None
+    except (NCClientError, paramiko.SSHException, OSError) as exc:
+        raise ConnectError(f"{where}: cannot open a NETCONF session: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceError:
+    """One <rpc-error> of a reply, as the device worded it."""
+
+    severity: str
+    message: str
+    path: str | None = None
+    bad_element: str | None = None
+    session_id: str | None = None
+    tag: str | None = None
+
+    def describe(self) -> str:
+        where = " ".join(p for p in (self.path, self.bad_element and
+                                     f"(at {self.bad_element!r})") if p)
+        return mask_secrets(f"{self.message} {where}".strip())
+
+
+def _local(element: Element) -> str:
+    return etree.QName(element).localname
+
+
+def _first_text(element: Element, name: str) -> str | None:
+    for item in element.iter():
+        if isinstance(item.tag, str) and _local(item) == name and (item.text or "").strip():
+            return (item.text or "").strip()
+    return None
+
+
+def device_errors(reply: Element) -> list[DeviceError]:
+    """Every distinct <rpc-error> in a reply (Junos repeats some inside its result body)."""
+    seen: dict[tuple[str, str | None, str | None], DeviceError] = {}
+    for item in reply.iter():
+        if not isinstance(item.tag, str) or _local(item) != "rpc-error":
+            continue
+        error = DeviceError(
+            severity=_first_text(item, "error-severity") or "error",
+            message=_first_text(item, "error-message") or "unspecified error",
+            path=_first_text(item, "error-path"),
+            bad_element=_first_text(item, "bad-element"),
+            session_id=_first_text(item, "session-id"),
+            tag=_first_text(item, "error-tag"),
+        )
+        seen.setdefault((error.message, error.path, error.bad_element), error)
+    return list(seen.values())
+
+
+def document(reply: Any) -> Element:
+    """The <rpc-reply> element of an ncclient reply (NCElement or RPCReply)."""
+    if hasattr(reply, "xpath"):
+        found = reply.xpath("/*")
+        if found:
+            root: Element = found[0]
+            return root
+    return etree.fromstring(str(reply).encode())
+
+
+def execute(session: Any, name: str, request: Element | str) -> Element:
+    """Run one RPC; transport failures become ConnectError. rpc-errors are left to the caller."""
+    try:
+        return document(session.rpc(request))
+    except TimeoutExpiredError:
+        raise ConnectError(f"{name}: no reply from the device in time") from None
+    except (TransportError, OSError) as exc:
+        raise ConnectError(f"{name}: the session to the device broke: {exc}") from None
+    except NCClientError as exc:
+        raise DriverError(f"{name}: {mask_secrets(str(exc))}") from None
+
+
+def children_named(parent: Element, name: str) -> Iterator[Element]:
+    for item in parent:
+        if isinstance(item.tag, str) and _local(item) == name:
+            yield item
+
+
+def strip_namespaces(element: Element) -> Element:
+    """A copy with every element in no namespace and no attributes (device metadata)."""
+    copy = etree.Element(_local(element))
+    copy.text = element.text if len(element) == 0 else None
+    for item in element:
+        if isinstance(item.tag, str):
+            copy.append(strip_namespaces(item))
+    return copy
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def leaf_text(element: Element | None) -> str:
+    return _SPACES.sub(" ", (element.text or "") if element is not None else "").strip()

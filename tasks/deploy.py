@@ -1,0 +1,176 @@
+"""Nornir tasks that change devices: diff, commit (confirmed), confirm and rollback.
+
+The candidate is the gateway's rendered file for its platform and transport (CANDIDATE_FILES),
+with `${dcvpn-secret:...}` references resolved only on the way to the device. Nothing a task
+returns or raises carries a secret: diffs come masked from the driver, and every text is also
+scrubbed of the resolved values themselves.
+
+Nornir's dry run is honoured: commit/confirm/rollback then change nothing and say what they
+would do; `changed` is always the truth (a dry run: "would change").
+"""
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+from drivers.base import ConfigDiff, ConfigDriver, LoadMode
+from drivers.errors import DriverError, UnsupportedError
+from drivers.nornir_connection import driver_for
+from drivers.redact import MASK, hide
+from inventory.model import Platform, Transport
+from tasks.pki.files import default_secrets_dir
+from tasks.pki.psk import resolve_secrets
+from tasks.render import render_gateway
+from tasks.render_context import SECRET_PREFIX
+from tasks.semantic_diff import mask_secrets
+
+# the rendered file each driver loads as its candidate
+CANDIDATE_FILES: dict[tuple[Platform, Transport], str] = {
+    (Platform.JUNOS, Transport.NETCONF): "config.xml",
+    (Platform.IOSXE, Transport.NETCONF): "config.xml",
+    (Platform.IOSXE, Transport.SSH): "config.cli",
+}
+_REF = re.compile(re.escape(SECRET_PREFIX) + r"[^}]*\}")
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, MASK)
+    return mask_secrets(text)
+
+
+@contextmanager
+def _no_secrets(secrets: Sequence[str]) -> Iterator[None]:
+    """Re-raise any error with the secrets cut from its message and its chain dropped."""
+    try:
+        yield
+    except Exception as exc:
+        exc.args = tuple(_scrub(str(a), secrets) if isinstance(a, str) else a
+                         for a in exc.args)
+        exc.__cause__ = None
+        exc.__suppress_context__ = True
+        raise exc.with_traceback(None) from None
+
+
+def secrets_folder(task: Task, override: str | None = None) -> Path:
+    if override:
+        return Path(override)
+    env = os.environ.get("DCVPN_SECRETS_DIR")
+    return Path(env) if env else default_secrets_dir(str(task.host.get("fabric")))
+
+
+def rendered_candidate(task: Task) -> str:
+    host = task.host
+    key = (Platform(str(host.platform)), Transport(str(host.get("transport"))))
+    name = CANDIDATE_FILES.get(key)
+    if name is None:
+        raise UnsupportedError(f"{host.name}: no candidate file for {key[0]} over {key[1]}")
+    return render_gateway(host["compiled"], host.name)[name]
+
+
+def resolve(task: Task, config: str, secrets_dir: str | None) -> tuple[str, list[str]]:
+    """The config with its secret references resolved, and the secret values themselves."""
+    refs = sorted(set(_REF.findall(config)))
+    if not refs:
+        return config, []
+    folder = secrets_folder(task, secrets_dir)
+    values = [resolve_secrets(ref, folder) for ref in refs]
+    hide(values)  # client libraries log what they send
+    return resolve_secrets(config, folder), sorted(set(values), key=len, reverse=True)
+
+
+def _diff_view(diff: ConfigDiff, secrets: Sequence[str]) -> dict[str, str]:
+    return {"native": _scrub(diff.native or "", secrets),
+            "unified": _scrub(diff.unified, secrets)}
+
+
+def _shown(view: dict[str, str]) -> str:
+    return view["native"] or view["unified"]
+
+
+def _discard_quietly(driver: ConfigDriver) -> None:
+    """Discard after a failure; the failure, not a second one, is what gets reported."""
+    with contextlib.suppress(DriverError):
+        driver.discard()
+
+
+def _load_and_diff(driver: ConfigDriver, config: str) -> ConfigDiff:
+    try:
+        driver.load_candidate(config, LoadMode.REPLACE)
+        return driver.diff()
+    except Exception:
+        _discard_quietly(driver)
+        raise
+
+
+def diff_device(task: Task, config: str | None = None,
+                secrets_dir: str | None = None) -> Result:
+    """Load the candidate, diff it against the running configuration, discard it."""
+    text = config if config is not None else rendered_candidate(task)
+    resolved, values = resolve(task, text, secrets_dir)
+    with _no_secrets(values):
+        driver = driver_for(task)
+        diff = _load_and_diff(driver, resolved)
+        driver.discard()
+        view = _diff_view(diff, values)
+    return Result(host=task.host, result={"diff": view, "changed": not diff.empty},
+                  diff=_shown(view), changed=not diff.empty)
+
+
+def commit_device(task: Task, confirm_timeout: int | None, config: str | None = None,
+                  secrets_dir: str | None = None, dry_run: bool | None = None) -> Result:
+    """Load, diff and commit with a confirm timeout (seconds); no diff, no commit.
+
+    result: diff, committed, armed_seconds (what the device really armed), dry_run.
+    """
+    text = config if config is not None else rendered_candidate(task)
+    resolved, values = resolve(task, text, secrets_dir)
+    dry_run = bool(task.is_dry_run(dry_run))
+    with _no_secrets(values):
+        driver = driver_for(task)
+        diff = _load_and_diff(driver, resolved)
+        view = _diff_view(diff, values)
+        armed: int | None = None
+        committed = False
+        if dry_run or diff.empty:
+            driver.discard()
+        else:
+            try:
+                armed = driver.commit(confirm_timeout)
+            except Exception:
+                _discard_quietly(driver)
+                raise
+            committed = True
+    outcome: dict[str, Any] = {"diff": view, "committed": committed, "armed_seconds": armed,
+                               "dry_run": dry_run}
+    return Result(host=task.host, result=outcome, diff=_shown(view), changed=not diff.empty)
+
+
+def confirm_device(task: Task, dry_run: bool | None = None) -> Result:
+    """Confirm the pending confirmed commit; a dry run only says whether one is pending."""
+    driver = driver_for(task)
+    if task.is_dry_run(dry_run):
+        pending = driver.has_pending_commit()
+        return Result(host=task.host, result={"pending": pending, "confirmed": False,
+                                              "dry_run": True}, changed=pending)
+    driver.confirm()
+    return Result(host=task.host, result={"pending": False, "confirmed": True,
+                                          "dry_run": False}, changed=True)
+
+
+def rollback_device(task: Task, dry_run: bool | None = None) -> Result:
+    """Roll back the pending (or, without one, the last) change; a dry run changes nothing."""
+    driver = driver_for(task)
+    if task.is_dry_run(dry_run):
+        pending = driver.has_pending_commit()
+        return Result(host=task.host, result={"pending": pending, "rolled_back": False,
+                                              "dry_run": True}, changed=pending)
+    driver.rollback()
+    return Result(host=task.host, result={"pending": False, "rolled_back": True,
+                                          "dry_run": False}, changed=True)
