@@ -158,6 +158,7 @@ def _default_crypto() -> Crypto:
 class Auth(_Frozen):
     method: Literal["certificate", "psk"] = "certificate"
     key_type: Literal["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096"] = "ecdsa-p384"
+    cert_days: int = Field(default=365, ge=1, le=3650)  # gateway certificate validity
 
 
 class Bfd(_Frozen):

@@ -1,8 +1,11 @@
 """The lab's files: rendered configuration and credentials, each recorded before it is written.
 
-Certificates come from a throwaway fabric CA made with tasks.pki in `<lab dir>/pki`; PSKs from
-tasks.pki.psk in `<lab dir>/secrets`, put into swanctl-secrets.conf with resolve_secrets.
-Private keys and resolved secrets are written 0600 (created with that mode).
+Certificates come from a given PKI directory (`dcvpn lab up --pki-dir`, made with `dcvpn pki
+init/issue`; read, never changed) or else from a throwaway fabric CA made with tasks.pki in
+`<lab dir>/pki`; either way tasks.pki.delivery.strongswan_files puts cert, key, CA and CRL
+into the swanctl folders. PSKs come from tasks.pki.psk in `<lab dir>/secrets`, put into
+swanctl-secrets.conf with resolve_secrets. Private keys and resolved secrets are written 0600
+(created with that mode).
 """
 
 import grp
@@ -17,7 +20,7 @@ from inventory.topology import CompiledFabric
 from lab.errors import LabError
 from lab.state import LabState
 from tasks.pki.ca import init_ca
-from tasks.pki.delivery import strongswan_files
+from tasks.pki.delivery import DeliveryFile, strongswan_files
 from tasks.pki.errors import PkiError
 from tasks.pki.issue import issue_certs
 from tasks.pki.keys import Passphrase
@@ -76,6 +79,37 @@ def write_file(state: LabState, path: Path, data: bytes, mode: int = PUBLIC) -> 
     os.chmod(path, mode)
 
 
+def replace_file(state: LabState, path: Path, data: bytes, mode: int) -> None:
+    """Create or replace `path` in one step, created with its mode (a reader never sees half
+    a key, nor a key readable by others)."""
+    state.add_file(path)
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def credential_files(pki: Path, gateways: list[str], passphrase: Passphrase
+                     ) -> dict[str, tuple[DeliveryFile, ...]]:
+    """Every gateway's swanctl files, all read (and checked) before any is written."""
+    return {gw: strongswan_files(pki, gw, passphrase) for gw in gateways}
+
+
+def install_credentials(state: LabState, gw: LocalGateway, files: tuple[DeliveryFile, ...],
+                        replace: bool = False) -> None:
+    for item in files:
+        if replace:
+            replace_file(state, gw.folder / item.path, item.content, item.mode)
+        else:
+            write_file(state, gw.folder / item.path, item.content, item.mode)
+
+
 def make_pki(state: LabState, lab_dir: Path, compiled: CompiledFabric,
              gateways: list[str]) -> Path:
     pki = lab_dir / "pki"
@@ -107,7 +141,7 @@ def _resolve(text: str, secrets: Path) -> str:
 
 
 def gateway_files(state: LabState, compiled: CompiledFabric, gw: LocalGateway,
-                  pki: Path | None, secrets: Path | None) -> None:
+                  credentials: tuple[DeliveryFile, ...] | None, secrets: Path | None) -> None:
     """The gateway's folder: exactly what `dcvpn render` produces, plus credentials."""
     make_dir(state, gw.folder)
     for sub in SWANCTL_SUBDIRS:
@@ -123,7 +157,5 @@ def gateway_files(state: LabState, compiled: CompiledFabric, gw: LocalGateway,
             write_file(state, gw.folder / name, _resolve(text, secrets).encode(), PRIVATE)
         else:
             write_file(state, gw.folder / name, text.encode())
-    if pki is None:
-        return
-    for item in strongswan_files(pki, gw.name, Passphrase()):
-        write_file(state, gw.folder / item.path, item.content, item.mode)
+    if credentials is not None:
+        install_credentials(state, gw, credentials)

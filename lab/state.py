@@ -109,6 +109,13 @@ class LabState:
         return [str(n) for n in self.data.get("notes", [])]
 
     @property
+    def pki_dir(self) -> Path | None:
+        """The PKI directory the lab's certificates come from (never removed by down unless
+        it is also in `dirs`, as the throwaway CA is)."""
+        value = self.data.get("pki_dir")
+        return Path(value) if value else None
+
+    @property
     def namespaces(self) -> list[str]:
         return [str(n) for n in self.data["namespaces"]]
 
@@ -142,6 +149,10 @@ class LabState:
 
     def set_phase(self, phase: str) -> None:
         self.data["phase"] = phase
+        self.save()
+
+    def set_pki_dir(self, path: Path) -> None:
+        self.data["pki_dir"] = str(path)
         self.save()
 
     def add_namespace(self, name: str) -> None:

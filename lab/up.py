@@ -22,10 +22,12 @@ from pathlib import Path
 from inventory.topology import CompiledFabric
 from lab import daemons, netns
 from lab.errors import LabError
-from lab.files import check_reachable, gateway_files, make_pki, make_psks
+from lab.files import check_reachable, credential_files, gateway_files, make_pki, make_psks
 from lab.ready import wait_ready
 from lab.state import LabState, locked
 from lab.topology import BRIDGE, UPLINK, LabPlan, plan
+from tasks.pki.errors import PkiError
+from tasks.pki.keys import Passphrase
 from tasks.validate_checks import CheckResult, Kind
 from tasks.validate_strongswan import LocalGateway
 
@@ -108,16 +110,22 @@ def _interfaces(gw: LocalGateway, deadline: float) -> None:
         time.sleep(daemons.POLL)
 
 
-def _swanctl_env(gw: LocalGateway) -> dict[str, str]:
+def swanctl_env(gw: LocalGateway) -> dict[str, str]:
     return {**os.environ, "STRONGSWAN_CONF": str(gw.folder / "strongswan.conf"),
             "SWANCTL_DIR": str(gw.folder)}
 
 
-def load_swanctl(gateways: list[LocalGateway], timeout: float) -> None:
-    """`swanctl --load-all` on every gateway at once (the vici socket is a file: no netns)."""
+LOAD_ALL = ("--load-all", "--file", SWANCTL_CONF)
+
+
+def load_swanctl(gateways: list[LocalGateway], timeout: float,
+                 command: tuple[str, ...] = LOAD_ALL) -> None:
+    """`swanctl --load-all` (or `command`) on every gateway at once (the vici socket is a
+    file: no netns)."""
     exe = daemons.program(daemons.SWANCTL) or daemons.SWANCTL
-    procs = [(gw, subprocess.Popen([exe, "--load-all", "--file", SWANCTL_CONF],
-                                   cwd=gw.folder, env=_swanctl_env(gw), text=True,
+    what = f"swanctl {command[0]}"
+    procs = [(gw, subprocess.Popen([exe, *command],
+                                   cwd=gw.folder, env=swanctl_env(gw), text=True,
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT))
              for gw in gateways]
@@ -128,12 +136,12 @@ def load_swanctl(gateways: list[LocalGateway], timeout: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-            problems.append(f"{gw.name}: swanctl --load-all timed out")
+            problems.append(f"{gw.name}: {what} timed out")
             continue
         bad = [ln for ln in out.splitlines()
                if any(w in ln.lower() for w in ("error", "failed", "syntax", "invalid"))]
         if proc.returncode != 0 or bad:
-            problems.append(f"{gw.name}: swanctl --load-all ({proc.returncode}): "
+            problems.append(f"{gw.name}: {what} ({proc.returncode}): "
                             + ("; ".join(bad) or out.strip()))
     if problems:
         raise LabError("; ".join(problems))
@@ -164,10 +172,14 @@ def _start(state: LabState, compiled: CompiledFabric, gateways: list[LocalGatewa
 
 
 def bring_up(compiled: CompiledFabric, fabric_file: str, lab_dir: Path, timeout: float,
-             progress: Progress, notes: list[str]) -> UpResult:
+             progress: Progress, notes: list[str], pki_dir: Path | None = None,
+             passphrase: Passphrase | None = None) -> UpResult:
     """Start the lab; LabError when something cannot start (the state file records what
     was made, for `down`). `timeout` bounds the wait for readiness (daemons get at least
-    START_GRACE to start); not being ready in time is no error: see UpResult.not_ready."""
+    START_GRACE to start); not being ready in time is no error: see UpResult.not_ready.
+
+    A certificate-authenticated lab takes its certificates from `pki_dir` (keys decrypted
+    with `passphrase`) when given, else from a throwaway CA in `<lab dir>/pki`."""
     began = time.monotonic()
     deadline = began + timeout
     start_deadline = began + max(timeout, START_GRACE)
@@ -186,11 +198,19 @@ def bring_up(compiled: CompiledFabric, fabric_file: str, lab_dir: Path, timeout:
             state.add_parent(parent)
         progress("writing configuration and credentials")
         auth = compiled.fabric.fabric.auth.method
-        pki = make_pki(state, lab_dir, compiled, names) if auth == "certificate" else None
+        credentials = None
+        if auth == "certificate":
+            pki = pki_dir or make_pki(state, lab_dir, compiled, names)
+            state.set_pki_dir(pki)
+            try:
+                credentials = credential_files(pki, names, passphrase or Passphrase())
+            except PkiError as exc:
+                raise LabError(f"PKI {pki}: {exc}") from exc
         secrets = make_psks(state, lab_dir, compiled) if auth == "psk" else None
         gateways = [LocalGateway.in_lab(lab_dir, n) for n in names]
         for gw in gateways:
-            gateway_files(state, compiled, gw, pki, secrets)
+            gateway_files(state, compiled, gw, credentials[gw.name] if credentials else None,
+                          secrets)
         progress("creating namespaces and the underlay")
         _underlay(state, lab)
         _start(state, compiled, gateways, start_deadline, deadline, progress)

@@ -1,4 +1,5 @@
-"""`dcvpn lab up | status | down`: the staging lab of real strongSwan + FRR gateways.
+"""`dcvpn lab up | status | reload-creds | down`: the staging lab of real strongSwan + FRR
+gateways.
 
 `up` starts, for every strongSwan gateway of the fabric, a network namespace
 `dcvpn-<gateway>` with charon-systemd (kernel-libipsec) and FRR (zebra, bgpd, bfdd) loaded
@@ -9,11 +10,17 @@ A second `up` of an existing lab is refused (run `down` first). `down` stops eve
 the lab started (by PID), removes every namespace and file it made, works from the state
 file alone (also after a crash or a half-finished up) and is idempotent.
 
+A certificate lab takes its certificates from --pki-dir (a PKI made with `dcvpn pki init` and
+`issue`; only read) or else from a throwaway CA in the lab dir. After `dcvpn pki revoke`,
+`reload-creds` copies the PKI's files to every gateway again, reloads them in charon and
+re-authenticates the revoked gateways' tunnels, which their peers then refuse.
+
 The lab dir is --lab-dir, DCVPN_LAB_DIR, or /run/dcvpn-lab/<fabric>. Exit codes: 0 ok;
 1 not ready within --timeout (the lab is left running for `status` / `validate`; remove it
 with `down`), lab already up, a daemon down (status) or something left behind (down);
-2 bad input or usage: not root, a missing Debian package, an unusable model; 3 a daemon or
-namespace could not be set up (what was made is removed again unless --keep).
+2 bad input or usage: not root, a missing Debian package, an unusable model, a PKI dir that
+lacks a gateway's certificate or key or needs a passphrase; 3 a daemon or namespace could not
+be set up (what was made is removed again unless --keep), or swanctl failed (reload-creds).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from inventory.loader import load_fabric
 from inventory.model import Platform
 from inventory.topology import CompiledFabric, compile_fabric
 from lab import requirements
+from lab.creds import NoCertificatesError, NoLabError, ReloadResult, reload_creds
 from lab.down import DownResult, tear_down
 from lab.errors import LabError
 from lab.state import LabBusyError
@@ -43,7 +51,9 @@ from lab.status import LabStatus, lab_status
 from lab.up import LabExistsError, UpResult, bring_up
 from pipelines.exit_codes import Exit
 from tasks.errors import TaskError
+from tasks.pki.delivery import strongswan_files
 from tasks.pki.errors import PkiError
+from tasks.pki.keys import PASSPHRASE_ENV, Passphrase
 from tasks.validate_strongswan import default_lab_dir, local_fabric
 
 Handler = Callable[[argparse.Namespace], int]
@@ -97,7 +107,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                    default=(_env("keep") or "").lower() in _TRUE,
                    help="when a daemon cannot start, keep what was made (for debugging) "
                         "instead of removing it [env DCVPN_KEEP]")
+    _pki_option(p, "take the certificates from this PKI directory (dcvpn pki init/issue; "
+                   "read only) instead of a throwaway CA in the lab dir")
     p.set_defaults(handler=_guard(cmd_up))
+
+    p = sub.add_parser("reload-creds", help="re-deliver the PKI's files and reload them",
+                       description="Copy every gateway's certificate, key, CA and CRL from "
+                                   "the lab's PKI directory into its swanctl folders, reload "
+                                   "them in charon (swanctl --load-creds --clear) and "
+                                   "terminate the IKE SAs of every gateway whose certificate "
+                                   "is revoked, so that its peers authenticate it again "
+                                   "against the new CRL (and refuse it).")
+    _common(p)
+    p.set_defaults(handler=_guard(cmd_reload_creds))
 
     p = sub.add_parser("status", help="each gateway's daemons and tunnels",
                        description="Each gateway's daemons (PID, alive) and tunnels (IKE and "
@@ -113,6 +135,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     _common(p)
     p.set_defaults(handler=_guard(cmd_down))
     return sub
+
+
+def _pki_option(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--pki-dir", default=_env("pki_dir"), metavar="D",
+                   help=f"{text}; private keys are decrypted with {PASSPHRASE_ENV} when "
+                        "encrypted [env DCVPN_PKI_DIR]")
 
 
 def _help_of(parser: argparse.ArgumentParser) -> Handler:
@@ -286,9 +314,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     lab_dir = _lab_dir(args, compiled.fabric.fabric.name)
     for note in notes:
         _err(f"dcvpn lab up: note: {note}")
+    pki_dir = _pki_dir(args, compiled)
     progress = _Progress()
     try:
-        result: UpResult = bring_up(compiled, args.fabric, lab_dir, timeout, progress, notes)
+        result: UpResult = bring_up(compiled, args.fabric, lab_dir, timeout, progress, notes,
+                                    pki_dir, Passphrase.from_env())
     except (LabExistsError, LabBusyError):
         progress.done()
         raise
@@ -317,6 +347,52 @@ def cmd_up(args: argparse.Namespace) -> int:
         return Exit.FAILED
     _err(f"dcvpn lab up: lab {result.fabric} ready in {result.seconds:.1f}s: "
          f"{len(result.gateways)} gateway(s) in {lab_dir}")
+    return Exit.OK
+
+
+def _pki_dir(args: argparse.Namespace, compiled: CompiledFabric) -> Path | None:
+    """The --pki-dir of a certificate lab, checked before anything is made (exit 2)."""
+    if not args.pki_dir:
+        return None
+    pki_dir = Path(args.pki_dir)
+    if compiled.fabric.fabric.auth.method != "certificate":
+        _err(f"dcvpn lab up: note: fabric {compiled.fabric.fabric.name} authenticates with "
+             "pre-shared keys; --pki-dir is not used")
+        return None
+    try:
+        for _, gw in compiled.gateways():
+            if gw.platform is Platform.STRONGSWAN:
+                strongswan_files(pki_dir, gw.name, Passphrase.from_env())
+    except PkiError as exc:
+        raise _UsageError(f"--pki-dir: {exc}") from exc
+    return pki_dir
+
+
+def _reload_lines(result: ReloadResult) -> list[str]:
+    out = [f"reloaded {gw} from {result.pki_dir}" for gw in result.gateways]
+    out += [f"revoked {gw} (serial {serial})" for gw, serial in sorted(result.revoked.items())]
+    out += [f"restarted {t}" for t in result.restarted]
+    out += [f"no IKE SA {t}" for t in result.absent]
+    return out
+
+
+def cmd_reload_creds(args: argparse.Namespace) -> int:
+    compiled, _ = _compile(args)
+    lab_dir = _lab_dir(args, compiled.fabric.fabric.name)
+    try:
+        result = reload_creds(compiled, lab_dir, Passphrase.from_env())
+    except NoLabError:
+        _err(f"dcvpn lab reload-creds: no lab in {lab_dir}")
+        _emit(args, {"ok": False, "lab_dir": str(lab_dir)}, [])
+        return Exit.FAILED
+    except (PkiError, NoCertificatesError) as exc:
+        raise _UsageError(str(exc)) from exc
+    _err(f"dcvpn lab reload-creds: {len(result.gateways)} gateway(s) reloaded; "
+         f"{len(result.revoked)} revoked, {len(result.restarted)} tunnel(s) restarted")
+    _emit(args, {"ok": True, "lab_dir": str(lab_dir), "pki_dir": str(result.pki_dir),
+                 "gateways": list(result.gateways), "revoked": result.revoked,
+                 "restarted": list(result.restarted), "absent": list(result.absent)},
+          _reload_lines(result))
     return Exit.OK
 
 

@@ -194,9 +194,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _days_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--days", default=_env("days", str(DEFAULT_DAYS)), metavar="N",
-                   help=f"certificate validity in days (default {DEFAULT_DAYS}) "
-                        "[env DCVPN_DAYS]")
+    p.add_argument("--days", default=_env("days"), metavar="N",
+                   help="certificate validity in days (default: the model's "
+                        f"fabric.auth.cert_days, {DEFAULT_DAYS} when unset) [env DCVPN_DAYS]")
 
 
 def _crl_days_option(p: argparse.ArgumentParser) -> None:
@@ -288,6 +288,12 @@ def _positive(value: str | None, option: str) -> int:
     return number
 
 
+def _days(args: argparse.Namespace, fabric: Fabric) -> int:
+    if args.days is None:
+        return fabric.fabric.auth.cert_days
+    return _positive(args.days, "--days")
+
+
 def _gateways(fabric: Fabric, sites: Sequence[str] | None) -> list[Gateway]:
     known = {s.name for s in fabric.sites}
     unknown = [s for s in sites or () if s not in known]
@@ -369,7 +375,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     fabric = loaded.fabric
     layout = _layout(args, fabric)
     results = issue_certs(layout, fabric, _gateways(fabric, args.site), _passphrase(args),
-                          _now(), _positive(args.days, "--days"), args.reissue_revoked)
+                          _now(), _days(args, fabric), args.reissue_revoked)
     _err(f"dcvpn pki issue: {len(results)} gateway(s) in {layout.root}: {_summary(results)}")
     _emit(args, {"ok": not any(r.outcome is Outcome.REVOKED for r in results),
                  "pki_dir": str(layout.root), "certificates": _cert_dicts(results)},
@@ -386,7 +392,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _UsageError(f"--within: {exc}") from None
     result = renew_certs(layout, fabric, _gateways(fabric, args.site), _passphrase(args),
-                         _now(), timedelta(seconds=within), _positive(args.days, "--days"),
+                         _now(), timedelta(seconds=within), _days(args, fabric),
                          _positive(args.crl_days, "--crl-days"))
     certs = result.certs
     crl = result.crl

@@ -33,6 +33,15 @@ class Renderer(Protocol):
         ...
 
 
+@runtime_checkable
+class PkiRenderer(Renderer, Protocol):
+    """A renderer that can embed certificates of a PKI directory (never a private key)."""
+
+    def render_pki(self, view: GatewayView, env: jinja2.Environment,
+                   pki_dir: Path) -> dict[str, str]:
+        ...
+
+
 def _autoescape(name: str | None) -> bool:
     return bool(name and name.endswith(".xml.j2"))
 
@@ -60,10 +69,13 @@ def renderer_for(platform: Platform) -> Renderer:
     raise RenderError(f"no renderer registered for platform {platform}")
 
 
-def render_gateway(compiled: CompiledFabric, gateway: str) -> dict[str, str]:
+def render_gateway(compiled: CompiledFabric, gateway: str,
+                   pki_dir: Path | None = None) -> dict[str, str]:
     view = gateway_view(compiled, gateway)
     renderer = renderer_for(view.gateway.platform)
     try:
+        if pki_dir is not None and isinstance(renderer, PkiRenderer):
+            return renderer.render_pki(view, environment(), pki_dir)
         return renderer.render(view, environment())
     except jinja2.TemplateError as exc:
         raise RenderError(f"{gateway}: template error: {exc}") from exc
@@ -98,14 +110,15 @@ def write_files(out_dir: Path, gateway: str, files: Mapping[str, str],
     return changed
 
 
-def render(task: Task, out_dir: str | None = None) -> Result:
+def render(task: Task, out_dir: str | None = None, pki_dir: str | None = None) -> Result:
     """Nornir task: render this host's files (and write them under out_dir if given).
 
     Beside the platform's files goes intent.json, the gateway's compiled intent, which
-    `dcvpn diff --offline` compares for the semantic diff.
+    `dcvpn diff --offline` compares for the semantic diff. With pki_dir, platforms that keep
+    certificates in their configuration get them embedded (see PkiRenderer).
     """
     compiled: CompiledFabric = task.host["compiled"]
-    files = render_gateway(compiled, task.host.name)
+    files = render_gateway(compiled, task.host.name, Path(pki_dir) if pki_dir else None)
     files[INTENT_FILE] = json.dumps(gateway_intent(compiled, task.host.name), indent=2,
                                     sort_keys=True) + "\n"
     changed = False

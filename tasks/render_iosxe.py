@@ -3,17 +3,30 @@ payload in Cisco-IOS-XE-native (config.xml) and the same intent as CLI lines (co
 
 Vendor spellings are data tables taken from the YANG of the supported releases (17.15.1,
 17.12.1); the per-release differences live in RELEASES. Templates only loop over IosxeConfig.
+
+With a PKI directory (`render_pki`), config.cli also carries the trustpoint's certificates
+the way IOS-XE keeps them in its configuration: `crypto pki certificate chain <trustpoint>`
+with the device certificate and the CA certificate as DER in hex lines. config.xml does not:
+in Cisco-IOS-XE-crypto the chain list (`native/crypto/pki/certificate/chain`) has only the
+serial and type of each certificate, no content (17.12.1), and is obsolete in 17.15.1. The
+private key is never rendered; see tasks/pki/__init__.py for the deploy steps.
 """
 
 from dataclasses import dataclass
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import jinja2
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from inventory.model import Platform
 from inventory.topology import ike_identity
 from tasks.errors import RenderError
+from tasks.pki.delivery import DevicePems, device_pems
+from tasks.pki.errors import PkiError
+from tasks.pki.store import serial_hex
 from tasks.render_context import GatewayView, TunnelView
 
 
@@ -110,6 +123,10 @@ LIMITS: dict[str, tuple[int, int]] = {
     "BGP maximum-prefix": (1, 2147483647),
 }
 DPD_RETRY = 3  # seconds between DPD retransmissions (`dpd <interval> <retry> periodic`)
+# `crypto pki certificate chain`: DER in upper-case hex, 4-byte groups, 8 groups a line
+CHAIN_GROUP_BYTES = 4
+CHAIN_LINE_GROUPS = 8
+CHAIN_CA_KEYWORD = "ca"  # `certificate ca <serial>`; the device certificate has none
 
 PREFIX = "DCVPN"
 IKE_PROPOSAL = f"{PREFIX}-IKE-PROP"
@@ -142,12 +159,21 @@ class TransformSet:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainCertificate:
+    """One `certificate [ca] <serial>` entry of `crypto pki certificate chain`."""
+
+    header: str  # "ca 01..." or "0F64..."
+    hex_lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Trustpoint:
     name: str
     subject: str
     fqdn: str
     keypair: KeyPair
     revocation: tuple[str, ...]
+    chain: tuple[ChainCertificate, ...] = ()  # empty unless rendered with a PKI directory
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,11 +305,30 @@ def _transform_set(view: GatewayView) -> TransformSet:
     return TransformSet(TRANSFORM_SET, cipher, bits, hmac)
 
 
-def _trustpoint(view: GatewayView) -> Trustpoint:
+def chain_hex_lines(der: bytes) -> tuple[str, ...]:
+    groups = [der[i:i + CHAIN_GROUP_BYTES].hex().upper()
+              for i in range(0, len(der), CHAIN_GROUP_BYTES)]
+    return tuple(" ".join(groups[i:i + CHAIN_LINE_GROUPS])
+                 for i in range(0, len(groups), CHAIN_LINE_GROUPS))
+
+
+def _chain_entry(pem: str, ca: bool) -> ChainCertificate:
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    serial = serial_hex(cert.serial_number)
+    return ChainCertificate(f"{CHAIN_CA_KEYWORD} {serial}" if ca else serial,
+                            chain_hex_lines(cert.public_bytes(serialization.Encoding.DER)))
+
+
+def certificate_chain(pems: DevicePems) -> tuple[ChainCertificate, ...]:
+    """Device certificate first, then the CA (the order `show running-config` shows)."""
+    return (_chain_entry(pems.cert, ca=False), _chain_entry(pems.ca, ca=True))
+
+
+def _trustpoint(view: GatewayView, pems: DevicePems | None) -> Trustpoint:
     identity = ike_identity(view.fabric, view.gateway)
     _, keypair = CERT_AUTH[view.spec.auth.key_type]
     return Trustpoint(f"{PREFIX}-{view.spec.name}", f"CN={identity}", identity, keypair,
-                      REVOCATION_CHECK)
+                      REVOCATION_CHECK, certificate_chain(pems) if pems else ())
 
 
 def _prefix_list(name: str, prefixes: tuple[IPv4Network, ...]) -> PrefixList:
@@ -340,7 +385,7 @@ def _peer(view: GatewayView, t: TunnelView) -> Peer:
     )
 
 
-def build_config(view: GatewayView) -> IosxeConfig:
+def build_config(view: GatewayView, pems: DevicePems | None = None) -> IosxeConfig:
     spec = view.spec
     crypto = spec.crypto
     psk = spec.auth.method == "psk"
@@ -353,7 +398,7 @@ def build_config(view: GatewayView) -> IosxeConfig:
         policy=IKE_POLICY,
         auth=PSK_AUTH if psk else CERT_AUTH[spec.auth.key_type][0],
         keyring=KEYRING if psk else None,
-        trustpoint=None if psk else _trustpoint(view),
+        trustpoint=None if psk else _trustpoint(view, pems),
         ike_lifetime=_check("IKE lifetime", crypto.ike.lifetime),
         dpd_interval=_check("DPD interval", crypto.dpd.interval),
         dpd_retry=DPD_RETRY,
@@ -376,12 +421,24 @@ def build_config(view: GatewayView) -> IosxeConfig:
     )
 
 
+def _files(cfg: IosxeConfig, env: jinja2.Environment) -> dict[str, str]:
+    return {name: env.get_template(f"iosxe/{name}.j2").render(cfg=cfg)
+            for name in ("config.xml", "config.cli")}
+
+
 class IosxeRenderer:
     platform = Platform.IOSXE
 
     def render(self, view: GatewayView, env: jinja2.Environment) -> dict[str, str]:
-        cfg = build_config(view)
-        return {
-            name: env.get_template(f"iosxe/{name}.j2").render(cfg=cfg)
-            for name in ("config.xml", "config.cli")
-        }
+        return _files(build_config(view), env)
+
+    def render_pki(self, view: GatewayView, env: jinja2.Environment,
+                   pki_dir: Path) -> dict[str, str]:
+        """`render`, with the CA and device certificate of `pki_dir` in config.cli."""
+        if view.spec.auth.method != "certificate":
+            return self.render(view, env)
+        try:
+            pems = device_pems(pki_dir, view.gateway.name)
+        except PkiError as exc:
+            raise RenderError(f"{view.gateway.name}: {exc}") from exc
+        return _files(build_config(view, pems), env)
