@@ -10,9 +10,11 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Programs the tests drive for real: strongSwan, FRR, libyang (YANG validation), graphviz.
 DEB_PACKAGES := python3-venv iproute2 strongswan-swanctl strongswan-charon charon-systemd \
 	libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
-	strongswan-pki frr nftables iputils-ping libyang2-dev libyang2-tools graphviz openssl
+	strongswan-pki frr nftables iputils-ping libyang2-dev libyang2-tools graphviz openssl \
+	netconfd rsync curl
 
-.PHONY: install install-dev deps demo test check lint typecheck unit bench clean
+.PHONY: install install-dev deps demo test check lint typecheck unit bench bench-render \
+	gitlab-ci-local clean
 
 $(BIN)/dcvpn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +47,19 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-unit: install-dev
+# gitlab-ci-local runs the GitLab pipeline locally in the tests (shell executor); needs Node.js + npm.
+GITLAB_CI_LOCAL_VERSION := 4.73.0
+GITLAB_CI_LOCAL := .cache/gitlab-ci-local/node_modules/.bin/gitlab-ci-local
+
+$(GITLAB_CI_LOCAL):
+	@command -v npm >/dev/null || { echo "npm is needed for gitlab-ci-local (Node.js 20 + npm)"; exit 2; }
+	mkdir -p .cache/gitlab-ci-local
+	npm install --silent --no-audit --no-fund --prefix .cache/gitlab-ci-local \
+		gitlab-ci-local@$(GITLAB_CI_LOCAL_VERSION)
+
+gitlab-ci-local: $(GITLAB_CI_LOCAL)
+
+unit: install-dev $(GITLAB_CI_LOCAL)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
@@ -53,5 +67,8 @@ test: lint typecheck unit
 bench: install-dev
 	$(BIN)/python bench/bench_compile.py
 
+bench-render: install-dev
+	$(BIN)/python bench/bench_render.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache

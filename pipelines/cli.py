@@ -15,7 +15,15 @@ from inventory.findings import Severity
 from inventory.lint import RULES, lint, worst
 from inventory.loader import LoadedFabric, load_fabric
 from inventory.topology import CompiledFabric, compile_fabric
-from pipelines import diff_cmd, lab_cmd, pki_cmd, topology_report, validate_cmd
+from pipelines import (
+    diff_cmd,
+    lab_cmd,
+    pki_cmd,
+    sharding,
+    topology_report,
+    validate_cmd,
+    window_cmd,
+)
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
 from tasks.render import render
@@ -109,7 +117,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"unknown site(s): {', '.join(unknown)}")
         nr = nr.filter(filter_func=lambda h: h["site"] in args.site)
-    results = nr.run(task=render, out_dir=args.out)
+    nr = nr.filter(filter_func=lambda h: sharding.holds(args.shard, h.name))
+    results = nr.run(task=render, out_dir=args.out, pki_dir=args.pki_dir)
     report: dict[str, dict[str, object]] = {}
     failed = False
     for name in sorted(results):
@@ -178,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder [env DCVPN_OUT]")
     p.add_argument("--site", action="append", metavar="S",
                    help="only this site's gateways (repeatable) [env DCVPN_SITE, comma separated]")
+    p.add_argument("--pki-dir", default=_env("pki_dir"), metavar="D",
+                   help="embed this PKI's CA and gateway certificates where a platform keeps "
+                        "them in its configuration (IOS-XE config.cli: crypto pki certificate "
+                        "chain); never a private key [env DCVPN_PKI_DIR]")
+    sharding.add_option(p)
     p.set_defaults(handler=cmd_render)
 
     p = sub.add_parser("diff", help="dry run: what a deploy would change, per gateway",
@@ -198,11 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-code", action="store_true",
                    default=_env("exit_code") in ("1", "true", "yes"),
                    help="exit 1 when anything would change [env DCVPN_EXIT_CODE]")
+    sharding.add_option(p)
     p.set_defaults(handler=cmd_diff)
 
     pki_cmd.register(sub)
     lab_cmd.register(sub)
     validate_cmd.register(sub)
+    window_cmd.register(sub)
     return parser
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from inventory.topology import CompiledFabric
-from pipelines import diff_report
+from pipelines import diff_report, sharding
 from pipelines.diff_report import GatewayDiff
 from pipelines.exit_codes import Exit
 from tasks.intent import INTENT_FILE, gateway_intent
@@ -31,8 +31,8 @@ def _read_folder(folder: Path) -> dict[str, str]:
             if p.is_file()}
 
 
-def offline_diff(compiled: CompiledFabric, old_out: Path,
-                 sites: list[str] | None = None) -> list[GatewayDiff]:
+def offline_diff(compiled: CompiledFabric, old_out: Path, sites: list[str] | None = None,
+                 shard: sharding.Shard | None = None) -> list[GatewayDiff]:
     """Compare OUT_OLD/<gateway>/ with the current model's rendering, gateway by gateway."""
     current = {gw.name: (site.name, str(gw.platform)) for site, gw in compiled.gateways()}
     old_gateways = {p.name for p in old_out.iterdir() if p.is_dir()}
@@ -40,6 +40,8 @@ def offline_diff(compiled: CompiledFabric, old_out: Path,
     diffs: list[GatewayDiff] = []
     for name in names:
         if sites is not None and (name not in current or current[name][0] not in sites):
+            continue
+        if not sharding.holds(shard, name):
             continue
         old_files = _read_folder(old_out / name)
         new_files: dict[str, str] = {}
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace, compiled: CompiledFabric) -> int:
     old_out = Path(args.offline)
     if not old_out.is_dir():
         raise DiffUsageError(f"--offline {old_out}: no such render output folder")
-    diffs = offline_diff(compiled, old_out, args.site)
+    diffs = offline_diff(compiled, old_out, args.site, getattr(args, "shard", None))
     if args.format == "json":
         text = diff_report.as_json(diffs)
     elif args.format == "markdown":

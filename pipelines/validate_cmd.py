@@ -29,7 +29,7 @@ from inventory.lint import lint
 from inventory.loader import load_fabric
 from inventory.model import Platform
 from inventory.topology import CompiledFabric, compile_fabric
-from pipelines import validate_report
+from pipelines import sharding, validate_report
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
 from tasks.errors import TaskError
@@ -79,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--lab-dir", default=_env("lab_dir"), metavar="DIR",
                    help="the lab's directory (default /run/dcvpn-lab/<fabric>) "
                         "[env DCVPN_LAB_DIR]")
+    sharding.add_option(p)
     p.set_defaults(handler=cmd_validate, format_choices=("text", "json"))
 
 
@@ -95,11 +96,14 @@ def _compile(args: argparse.Namespace) -> CompiledFabric:
 
 
 def run_checks(fabric_file: str, compiled: CompiledFabric, scope: Sequence[str],
-               readers: Callable[[str], DeviceReader]) -> list[CheckResult]:
-    """Every check of the gateways in `scope`, one Nornir task per gateway (in threads)."""
+               readers: Callable[[str], DeviceReader],
+               shard: sharding.Shard | None = None) -> list[CheckResult]:
+    """Every check of the gateways in `scope` (of the shard, if any), one Nornir task per
+    gateway (in threads); peers outside the shard are still read as in scope."""
     expected = expect_fabric(compiled)
-    nr = make_nornir(fabric_file, compiled, workers=min(MAX_WORKERS, max(len(scope), 1)))
-    nr = nr.filter(filter_func=lambda h: h.name in scope)
+    mine = [g for g in scope if sharding.holds(shard, g)]
+    nr = make_nornir(fabric_file, compiled, workers=min(MAX_WORKERS, max(len(mine), 1)))
+    nr = nr.filter(filter_func=lambda h: h.name in mine)
     results = nr.run(task=validate, expected=expected, readers=readers, scope=set(scope))
     out: list[CheckResult] = []
     for name in sorted(results):
@@ -149,10 +153,11 @@ def _validate(args: argparse.Namespace) -> int:
     for n in strongswan:
         if n not in running:
             _err(f"dcvpn validate: {n}: namespace {local[n].namespace} is missing")
+    others = [n for n in others if sharding.holds(args.shard, n)]
     if others:
         _err(f"dcvpn validate: not validated (no reader yet): {', '.join(others)}")
     results = run_checks(args.fabric, compiled, strongswan,
-                         lambda gw: StrongswanReader(local[gw]))
+                         lambda gw: StrongswanReader(local[gw]), args.shard)
     if args.junit:
         Path(args.junit).write_text(validate_report.as_junit(results, name), encoding="utf-8")
     if args.format == "json":
