@@ -67,13 +67,20 @@ def pinned_host_key(target: DeviceTarget) -> str:
         "DCVPN_NO_HOST_KEY_CHECK=1")
 
 
-def connect(target: DeviceTarget, device: str) -> Any:
-    """An ncclient Manager for `device` (ncclient device handler name), errors as ConnectError."""
+def connect(target: DeviceTarget, device: str, handler: type | None = None) -> Any:
+    """An ncclient Manager for `device` (ncclient device handler name), errors as ConnectError.
+
+    handler: an ncclient device handler class to use instead of the named one (the iosxe
+    handler, for one, accepts any host key; see drivers.iosxe_netconf).
+    """
     guard_loggers("ncclient")
+    device_params: dict[str, Any] = {"name": device}
+    if handler is not None:
+        device_params["handler"] = handler
     options: dict[str, Any] = {
         "host": target.host, "port": target.port, "username": target.username,
         "password": target.password, "timeout": target.timeout,
-        "device_params": {"name": device},
+        "device_params": device_params,
         "manager_params": {"timeout": target.timeout},
         "errors_params": {"raise_mode": RaiseMode.NONE},
         "allow_agent": False, "look_for_keys": False,
@@ -85,7 +92,9 @@ def connect(target: DeviceTarget, device: str) -> Any:
         options["hostkey_b64"] = pinned_host_key(target)
     where = f"{target.name} ({target.host}:{target.port})"
     try:
-        return manager.connect(**options)
+        session = manager.connect(**options)
+        guard_loggers("ncclient")  # loggers ncclient made while connecting (transport.ssh)
+        return session
     except SSHUnknownHostError:
         raise ConnectError(f"{where}: the host key does not match {target.known_hosts}; "
                            "refusing to connect") from None

@@ -1,0 +1,525 @@
+"""Cisco IOS-XE (17.x, `netconf-yang feature candidate-datastore`) over NETCONF: ncclient with
+the iosxe handler, Cisco-IOS-XE-native in the candidate datastore.
+
+    load_candidate  lock running, then candidate (lock-denied -> LockError naming the holder
+                    session); REPLACE edits the candidate with drivers.iosxe_replace's
+                    document (dcvpn's list entries replaced, its stale ones removed, the
+                    device's own configuration untouched); MERGE edits with the document as
+                    given. Then <validate> the candidate, so errors show before any commit.
+    diff            no native diff over NETCONF: running vs candidate, as CLI-like lines per
+                    leaf (drivers.iosxe_cli_diff, in ConfigDiff.native) and a unified diff of
+                    the pretty XML; both masked after diffing.
+    commit(t)       refused while a confirmed commit is pending. With t, by the hello:
+                    :confirmed-commit:1.1 -> <commit><confirmed/><confirm-timeout>t (seconds)
+                    <persist>ID: a dropped session does not roll it back, and confirm /
+                    rollback work from any later session given ID (`persist_id`, also
+                    DeviceTarget.options["persist_id"]). Otherwise cisco-ia: checkpoint,
+                    rollback to it with revert-timer (whole minutes, never 0), commit; the
+                    device restores the checkpoint unless confirmed (`checkpoint`, also
+                    options["checkpoint"]). Returns the seconds armed. Locks are released.
+    confirm         <commit><persist-id>ID | `configure confirm` (cli-rpc).
+    rollback        pending: <cancel-commit><persist-id>ID | cisco-ia revert now; without a
+                    pending one (revert path) the cisco-ia rollback to the checkpoint.
+    discard         discard-changes, unlock candidate and running.
+
+has_pending_commit asks the device, so it holds across sessions: a <cancel-commit> with a
+persist-id that is no token is refused one way when nothing is pending and another when a
+confirmed commit is (RFC 6241 8.4: the device must refuse both; it changes nothing). The
+cisco-ia timed rollback has no readable state over NETCONF (no oper leaf; the CLI has `show
+archive config rollback timer`): on the revert path only the session that armed it can tell
+(the running configuration differs from the checkpoint it read), others get UnsupportedError,
+while confirm / rollback still work from anywhere (the device answers whether one is pending).
+"""
+
+import contextlib
+import difflib
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from lxml import etree
+from ncclient.devices.iosxe import IosxeDeviceHandler  # type: ignore[import-untyped]
+
+from drivers.base import ConfigDiff, DeviceState, DeviceTarget, LoadMode
+from drivers.errors import (
+    CommitError,
+    CommitPendingError,
+    DriverError,
+    LoadError,
+    LockError,
+    NoPendingCommitError,
+    UnsupportedError,
+)
+from drivers.iosxe_cli_diff import cli_diff
+from drivers.iosxe_oper import STATE_FILTERS, device_state
+from drivers.iosxe_quirks import (
+    CHECKPOINT_RESULT,
+    CISCO_IA_NS,
+    CLI_RPC_NS,
+    CONFIRM_CLI,
+    DIRTY_CANDIDATE_HOLDER,
+    LOCK_DENIED_TAGS,
+    LOCK_ORDER,
+    NC_NS,
+    NO_ARCHIVE_PATH,
+    NO_TIMED_ROLLBACK,
+    NOTHING_PENDING,
+    PENDING_ANSWERS,
+    PERSIST_PREFIX,
+    PROBE_PERSIST_ID,
+    STRATEGIES,
+    STRATEGY_PREFERENCE,
+    WRONG_PERSIST_ID,
+    Strategy,
+)
+from drivers.iosxe_replace import ReplaceConflictError, replace_document
+from drivers.iosxe_tree import NATIVE_NS, native_of
+from drivers.ncclient_session import DeviceError, connect, device_errors, execute
+from drivers.timers import device_timer
+from inventory.model import Platform, Transport
+from tasks.semantic_diff import mask_secrets
+
+Element = etree._Element
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
+
+
+class PinnedIosxeHandler(IosxeDeviceHandler):  # type: ignore[misc]
+    """ncclient's iosxe handler minus its connect hook, which accepts any host key."""
+
+    def add_additional_ssh_connect_params(self, kwargs: dict[str, Any]) -> None:
+        return None
+
+
+def _nc(name: str, *children: Element, text: str | None = None) -> Element:
+    element = etree.Element(f"{{{NC_NS}}}{name}", nsmap={None: NC_NS})
+    element.text = text
+    element.extend(children)
+    return element
+
+
+def _datastore(parameter: str, name: str) -> Element:
+    return _nc(parameter, _nc(name))
+
+
+def _rpc(namespace: str, name: str, **leaves: str | None) -> Element:
+    """<name xmlns=namespace> with one child per leaf (None: an empty leaf)."""
+    element = etree.Element(f"{{{namespace}}}{name}", nsmap={None: namespace})
+    for leaf, value in leaves.items():
+        etree.SubElement(element, f"{{{namespace}}}{leaf.replace('_', '-')}").text = value
+    return element
+
+
+def _matches(patterns: tuple[re.Pattern[str], ...], errors: list[DeviceError]) -> bool:
+    return any(p.search(e.message) for p in patterns for e in errors)
+
+
+def parse_config(config: str, name: str) -> Element:
+    try:
+        root = etree.fromstring(config.encode(), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise LoadError(f"{name}: the candidate is not well-formed XML: {exc}") from None
+    if root.tag != f"{{{NC_NS}}}config" or native_of(root) is None:
+        raise LoadError(f"{name}: the candidate must be a NETCONF <config> holding a "
+                        f"Cisco-IOS-XE-native <native>, not <{etree.QName(root).localname}>")
+    return root
+
+
+def pretty(native: Element | None) -> str:
+    if native is None:
+        return ""
+    copy = etree.fromstring(etree.tostring(native), _PARSER)
+    etree.indent(copy, space="  ")
+    return etree.tostring(copy, encoding="unicode") + "\n"
+
+
+def unified_diff(running: str, candidate: str) -> str:
+    lines = difflib.unified_diff(running.splitlines(), candidate.splitlines(),
+                                 "running", "candidate", lineterm="")
+    text = "\n".join(lines)
+    return mask_secrets(text + "\n") if text else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Armed:
+    """The confirmed commit this driver armed."""
+
+    seconds: int
+    restore_point: str  # the running configuration the device goes back to (revert path)
+
+
+class IosxeNetconfDriver:
+    platform: ClassVar[Platform] = Platform.IOSXE
+    transport: ClassVar[Transport] = Transport.NETCONF
+
+    def __init__(self, target: DeviceTarget) -> None:
+        choice = target.options.get("commit", "auto")
+        if choice != "auto" and choice not in Strategy.__members__.values():
+            raise UnsupportedError(f"{target.name}: commit mode {choice!r} is not one of "
+                                   f"auto, {', '.join(s.value for s in Strategy)}")
+        self.target = target
+        self._choice = choice
+        self.strategy: Strategy | None = None
+        self.persist_id: str | None = target.options.get("persist_id") or None
+        self.checkpoint: str | None = target.options.get("checkpoint") or None
+        self._session: Any = None
+        self._locked: list[str] = []
+        self._armed: Armed | None = None
+        self._settled = False  # revert path: this session confirmed / rolled back / saw none
+
+    # --- session ----------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._session is not None:
+            return
+        self._session = connect(self.target, "iosxe", handler=PinnedIosxeHandler)
+        try:
+            self.strategy = self._pick_strategy(
+                [str(c) for c in self._session.server_capabilities])
+        except UnsupportedError:
+            self.close()
+            raise
+
+    def _pick_strategy(self, capabilities: list[str]) -> Strategy:
+        def offers(strategy: Strategy) -> bool:
+            return all(any(c.startswith(need) for c in capabilities)
+                       for need in STRATEGIES[strategy].needs)
+
+        wanted = STRATEGY_PREFERENCE if self._choice == "auto" else (Strategy(self._choice),)
+        for strategy in wanted:
+            if offers(strategy):
+                return strategy
+        missing = sorted({need for s in wanted for need in STRATEGIES[s].needs
+                          if not any(c.startswith(need) for c in capabilities)})
+        raise UnsupportedError(f"{self.target.name}: the device does not advertise "
+                               f"{', '.join(missing)} (enable `netconf-yang feature "
+                               "candidate-datastore`); cannot deploy with a confirm timer")
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        for name in reversed(self._locked):  # ending the session releases them too
+            with contextlib.suppress(DriverError):
+                execute(session, self.target.name, _nc("unlock", _datastore("target", name)))
+        self._locked = []
+        with contextlib.suppress(Exception):  # the session is gone either way
+            session.close_session()
+
+    def __enter__(self) -> "IosxeNetconfDriver":
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, request: Element, what: str) -> tuple[Element, list[DeviceError]]:
+        if self._session is None:
+            raise DriverError(f"{self.target.name}: {what}: the driver is not open")
+        reply = execute(self._session, f"{self.target.name}: {what}", request)
+        return reply, [e for e in device_errors(reply) if e.severity == "error"]
+
+    def _call(self, request: Element, what: str,
+              failure: type[DriverError] = DriverError) -> Element:
+        reply, errors = self._send(request, what)
+        if errors:
+            raise self._error(errors, what, failure)
+        return reply
+
+    def _error(self, errors: list[DeviceError], what: str,
+               failure: type[DriverError]) -> DriverError:
+        name = self.target.name
+        for error in errors:
+            if error.tag in LOCK_DENIED_TAGS:
+                return self._lock_error(error, what)
+        details = "; ".join(e.describe() for e in errors)
+        return failure(f"{name}: cannot {what}: {details}")
+
+    def _lock_error(self, error: DeviceError, what: str) -> LockError:
+        holder = error.session_id or _session_in(error.message)
+        if holder == DIRTY_CANDIDATE_HOLDER:
+            return LockError(f"{self.target.name}: cannot {what}: the candidate holds "
+                             "uncommitted changes of another session (device: "
+                             f"{error.describe()}); nothing was changed", holder=None)
+        who = f"session {holder}" if holder else "another session"
+        return LockError(f"{self.target.name}: cannot {what}: the configuration is locked by "
+                         f"{who} (device: {error.describe()}); nothing was changed",
+                         holder=f"session {holder}" if holder else None)
+
+    # --- locks ------------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        for name in LOCK_ORDER:
+            if name in self._locked:
+                continue
+            _, errors = self._send(_nc("lock", _datastore("target", name)), f"lock {name}")
+            if not errors:
+                self._locked.append(name)
+                continue
+            self._unlock()
+            if self.strategy is Strategy.CONFIRMED and self._pending_by_probe():
+                raise CommitPendingError(
+                    f"{self.target.name}: a confirmed commit is pending on the device, which "
+                    f"refuses to lock {name} meanwhile; confirm or roll it back first")
+            raise self._error(errors, f"lock the {name} configuration", LockError)
+
+    def _unlock(self) -> None:
+        while self._locked:
+            name = self._locked.pop()
+            self._call(_nc("unlock", _datastore("target", name)), f"unlock {name}")
+
+    # --- configuration ------------------------------------------------------------------
+
+    def _config(self, source: str) -> Element | None:
+        request = _nc("get-config", _datastore("source", source))
+        reply = self._call(request, f"read the {source} configuration")
+        data = next((d for d in reply.iter(f"{{{NC_NS}}}data")), None)
+        return native_of(data) if data is not None else None
+
+    def get_running(self) -> str:
+        return pretty(self._config("running"))
+
+    def load_candidate(self, config: str, mode: LoadMode = LoadMode.REPLACE) -> None:
+        if not config.lstrip().startswith("<"):
+            raise LoadError(f"{self.target.name}: over NETCONF the candidate must be the "
+                            "rendered XML <config>, not CLI text")
+        loaded = parse_config(config, self.target.name)
+        self._lock()
+        if mode is LoadMode.REPLACE:
+            current = self._config("candidate")
+            holder = _nc("data")
+            if current is not None:
+                holder.append(current)
+            try:
+                loaded = replace_document(loaded, holder)
+            except ReplaceConflictError as exc:
+                self.discard()
+                raise LoadError(f"{self.target.name}: cannot replace: {exc}") from None
+        edit = _nc("edit-config", _datastore("target", "candidate"),
+                   _nc("default-operation", text="merge"), loaded)
+        self._call(edit, "load the candidate", LoadError)
+        self._call(_nc("validate", _datastore("source", "candidate")),
+                   "validate the candidate", LoadError)
+
+    def diff(self) -> ConfigDiff:
+        running, candidate = self._config("running"), self._config("candidate")
+        empty = etree.Element(f"{{{NATIVE_NS}}}native")
+        lines = cli_diff(running if running is not None else empty,
+                         candidate if candidate is not None else empty)
+        return ConfigDiff(native=lines, unified=unified_diff(pretty(running), pretty(candidate)))
+
+    def discard(self) -> None:
+        if "candidate" in self._locked:
+            self._call(_nc("discard-changes"), "discard the candidate")
+        self._unlock()
+
+    # --- commit, confirm, rollback ------------------------------------------------------
+
+    def _commit(self, what: str, *parameters: Element) -> None:
+        self._call(_nc("commit", *parameters), what, CommitError)
+
+    def _persist_id(self) -> str:
+        if self.persist_id is None:
+            self.persist_id = f"{PERSIST_PREFIX}{uuid.uuid4().hex}"
+        return self.persist_id
+
+    def commit(self, confirm_timeout: int | None = None) -> int | None:
+        strategy = self._strategy()
+        timer = (device_timer(STRATEGIES[strategy].timer, confirm_timeout)
+                 if confirm_timeout is not None else None)
+        if strategy is Strategy.CONFIRMED and self._pending_by_probe():
+            raise CommitPendingError(f"{self.target.name}: a confirmed commit is already "
+                                     "pending; confirm or roll it back first")
+        self._lock()
+        if timer is None:
+            self._commit("commit")
+        elif strategy is Strategy.CONFIRMED:
+            self._commit("commit confirmed", _nc("confirmed"),
+                         _nc("confirm-timeout", text=str(timer.value)),
+                         _nc("persist", text=self._persist_id()))
+            self._armed = Armed(timer.seconds, "")
+        else:
+            self._armed = self._commit_with_revert_timer(timer.value, timer.seconds)
+            self._settled = False
+        self._unlock()
+        return timer.seconds if timer else None
+
+    def _commit_with_revert_timer(self, minutes: int, seconds: int) -> Armed:
+        """checkpoint, rollback to it with a revert timer (a no-op that arms the timer with the
+        checkpoint as restore point), commit; the commit failing disarms it again."""
+        if self._timed_rollback_pending(minutes):
+            raise CommitPendingError(
+                f"{self.target.name}: a timed rollback (cisco-ia revert timer) is already "
+                f"pending, now restarted at {minutes} min; confirm or roll it back first")
+        restore_point = self.get_running()
+        reply, errors = self._send(_rpc(CISCO_IA_NS, "checkpoint"), "take a checkpoint")
+        if errors and _matches(NO_ARCHIVE_PATH, errors):
+            raise UnsupportedError(
+                f"{self.target.name}: the device has no :confirmed-commit and no `archive` "
+                "`path` for the cisco-ia checkpoint the revert timer needs; configure "
+                "`archive` / `path bootflash:dcvpn-` (or enable confirmed commits)")
+        if errors:
+            raise self._error(errors, "take a checkpoint", CommitError)
+        found = CHECKPOINT_RESULT.search(_result(reply))
+        if found is None:
+            raise CommitError(f"{self.target.name}: the checkpoint reply names no archive "
+                              f"file: {_result(reply)!r}")
+        self.checkpoint = found["name"]
+        self._call(_rpc(CISCO_IA_NS, "rollback", target_url=self.checkpoint,
+                        revert_timer=str(minutes)), "arm the revert timer", CommitError)
+        try:
+            self._commit("commit")
+        except DriverError:
+            with contextlib.suppress(DriverError):
+                self._call(_rpc(CISCO_IA_NS, "revert", now=None), "disarm the revert timer")
+            raise
+        return Armed(seconds, restore_point)
+
+    def _timed_rollback_pending(self, minutes: int) -> bool:
+        """cisco-ia revert timer N: refused when none is pending, else restarts it."""
+        _, errors = self._send(_rpc(CISCO_IA_NS, "revert", timer=str(minutes)),
+                               "look for a pending timed rollback")
+        if errors and _matches(NO_TIMED_ROLLBACK, errors):
+            return False
+        if errors:
+            raise self._error(errors, "look for a pending timed rollback", CommitError)
+        return True
+
+    def _strategy(self) -> Strategy:
+        if self.strategy is None:
+            raise DriverError(f"{self.target.name}: the driver is not open")
+        return self.strategy
+
+    def _pending_by_probe(self) -> bool:
+        probe = _nc("cancel-commit", _nc("persist-id", text=PROBE_PERSIST_ID))
+        _, errors = self._send(probe, "look for a pending confirmed commit")
+        if errors and _matches(NOTHING_PENDING, errors):
+            return False
+        if errors and (_matches(PENDING_ANSWERS, errors) or
+                       any(e.tag in LOCK_DENIED_TAGS for e in errors)):
+            return True
+        details = "; ".join(e.describe() for e in errors) or "it was accepted"
+        raise DriverError(f"{self.target.name}: cannot tell whether a confirmed commit is "
+                          f"pending: cancel-commit with a probe persist-id: {details}")
+
+    def has_pending_commit(self) -> bool:
+        if self._strategy() is Strategy.CONFIRMED:
+            return self._pending_by_probe()
+        if self._armed is None:
+            if self._settled:
+                return False
+            raise UnsupportedError(
+                f"{self.target.name}: the device arms its revert timer with cisco-ia, whose "
+                "state NETCONF cannot read; only the session that armed it can tell (confirm "
+                "and rollback work from any session)")
+        return self.get_running() != self._armed.restore_point
+
+    def _expired(self, what: str) -> NoPendingCommitError:
+        name = self.target.name
+        if self._armed is not None:
+            self._armed = None
+            return NoPendingCommitError(
+                f"{name}: cannot {what}: no confirmed commit is pending any more: its confirm "
+                "timer expired and the device restored the previous configuration; the "
+                "change is not active (deploy again)")
+        return NoPendingCommitError(
+            f"{name}: cannot {what}: no confirmed commit is pending on the device (its "
+            "confirm timer expired and the device rolled back, or it was already confirmed "
+            "or rolled back)")
+
+    def _known_persist_id(self, what: str) -> str:
+        if self.persist_id is None:
+            raise CommitError(f"{self.target.name}: cannot {what}: a persistent confirmed "
+                              "commit is pending and its persist id is unknown; pass the id "
+                              "the deploy reported as the target option persist_id")
+        return self.persist_id
+
+    def confirm(self) -> None:
+        if self._strategy() is Strategy.REVERT:
+            self._call_pending(_rpc(CLI_RPC_NS, "config-ios-cli-rpc", config_clis=CONFIRM_CLI),
+                               "confirm")
+            self._armed, self._settled = None, True
+            self._unlock()
+            return
+        if not self._pending_by_probe():
+            raise self._expired("confirm")
+        persist_id = self._known_persist_id("confirm")
+        if "candidate" in self._locked:
+            if self.diff().native:
+                raise CommitError(f"{self.target.name}: cannot confirm: the candidate holds "
+                                  "uncommitted changes; discard them first")
+        else:  # a dirty candidate (someone's edit) would be committed with the confirm
+            self._call(_nc("lock", _datastore("target", "candidate")),
+                       "lock the candidate to confirm", LockError)
+            self._locked.append("candidate")
+        try:
+            self._commit_persisted("confirm", _nc("commit", _nc("persist-id", text=persist_id)))
+        finally:
+            self._unlock()
+        self._armed = None
+
+    def rollback(self) -> None:
+        if self._strategy() is Strategy.REVERT:
+            self._rollback_revert()
+            return
+        if not self._pending_by_probe():
+            raise self._expired("roll back")
+        persist_id = self._known_persist_id("roll back")
+        self._commit_persisted("roll back",
+                               _nc("cancel-commit", _nc("persist-id", text=persist_id)))
+        self._armed = None
+        self._unlock()
+
+    def _commit_persisted(self, what: str, request: Element) -> None:
+        _, errors = self._send(request, what)
+        if not errors:
+            return
+        if _matches(WRONG_PERSIST_ID, errors):
+            if not self._pending_by_probe():
+                raise self._expired(what)
+            raise CommitError(f"{self.target.name}: cannot {what}: the pending confirmed "
+                              f"commit has another persist id than {self.persist_id!r}")
+        raise self._error(errors, what, CommitError)
+
+    def _call_pending(self, request: Element, what: str) -> None:
+        _, errors = self._send(request, what)
+        if errors and _matches(NO_TIMED_ROLLBACK, errors):
+            self._settled = True
+            raise self._expired(what)
+        if errors:
+            raise self._error(errors, what, CommitError)
+
+    def _rollback_revert(self) -> None:
+        _, errors = self._send(_rpc(CISCO_IA_NS, "revert", now=None), "roll back")
+        if errors and _matches(NO_TIMED_ROLLBACK, errors):
+            if self.checkpoint is None:
+                raise self._expired("roll back")
+            self._call(_rpc(CISCO_IA_NS, "rollback", target_url=self.checkpoint),
+                       f"roll back to {self.checkpoint}", CommitError)
+        elif errors:
+            raise self._error(errors, "roll back", CommitError)
+        self._armed, self._settled = None, True
+        self._unlock()
+
+    # --- state --------------------------------------------------------------------------
+
+    def get_state(self) -> DeviceState:
+        replies = {}
+        for part, subtree in STATE_FILTERS.items():
+            selection = _nc("filter", etree.fromstring(subtree))
+            selection.set("type", "subtree")
+            replies[part] = self._call(_nc("get", selection), f"read the {part} state")
+        return device_state(replies["crypto"], replies["bgp"])
+
+
+_SESSION = re.compile(r"session (\d+)")
+
+
+def _session_in(message: str) -> str | None:
+    found = _SESSION.search(message)
+    return found.group(1) if found else None
+
+
+def _result(reply: Element) -> str:
+    return " ".join(t.strip() for e in reply.iter() if isinstance(e.tag, str)
+                    and etree.QName(e).localname == "result" for t in [e.text or ""])
