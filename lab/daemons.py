@@ -143,7 +143,10 @@ def wait_zserv(gw: LocalGateway, record: procs.ProcessRecord, deadline: float) -
 
 def find_pending(pending: PendingProcess) -> procs.ProcessRecord | None:
     """The process a pending entry stands for, if it runs: by its PID file, else (charon)
-    by binary + working directory + namespace. Nothing else is ever matched."""
+    by binary + working directory + namespace. Nothing else is ever matched. An entry without
+    a namespace (the emulator supervisor) is matched by PID file, binary and directory."""
+    if not pending.namespace:
+        return _find_outside(pending)
     ns = netns.inode(pending.namespace)
     if ns is None:
         return None
@@ -159,4 +162,14 @@ def find_pending(pending: PendingProcess) -> procs.ProcessRecord | None:
         if (netns.netns_of(pid) == ns and procs.exe_of(pid) == pending.exe
                 and (pending.pid_file or procs.cwd_of(pid) == pending.cwd)):
             return procs.record_of(pending.gateway, pending.daemon, pid)
+    return None
+
+
+def _find_outside(pending: PendingProcess) -> procs.ProcessRecord | None:
+    try:
+        pid = int(Path(pending.pid_file or "").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if procs.exe_of(pid) == pending.exe and procs.cwd_of(pid) == pending.cwd:
+        return procs.record_of(pending.gateway, pending.daemon, pid)
     return None

@@ -1,11 +1,17 @@
-"""`dcvpn lab status`: each gateway's daemons (PID, alive) and tunnels (IKE/CHILD state)."""
+"""`dcvpn lab status`: each gateway's daemons (PID, alive) and tunnels (IKE/CHILD state), and
+the emulated gateways: the supervisor (PID, alive) and each emulator's port, login and
+whether it answers on its port."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from inventory.model import Transport
 from lab import procs
 from lab.daemons import CHARON_NAME
+from lab.emulated import SUPERVISOR_GATEWAY
+from lab.emulators.probe import ssh_banner
 from lab.state import LabState
+from tasks.lab_devices import LabDevicesError, load_lab_devices
 from tasks.validate_observed import ReadError
 from tasks.validate_strongswan import LocalGateway, StrongswanReader
 
@@ -46,16 +52,41 @@ class GatewayStatus:
 
 
 @dataclass(frozen=True)
+class EmulatorStatus:
+    """An emulated gateway: where it listens, its lab login, and whether it answers."""
+
+    name: str
+    platform: str
+    transport: str
+    host: str
+    port: int
+    username: str
+    password: str
+    known_hosts: str
+    answering: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {"platform": self.platform, "transport": self.transport, "host": self.host,
+                "port": self.port, "username": self.username, "password": self.password,
+                "known_hosts": self.known_hosts, "answering": self.answering}
+
+
+@dataclass(frozen=True)
 class LabStatus:
     lab_dir: Path
     fabric: str
     phase: str
     notes: tuple[str, ...]
     gateways: tuple[GatewayStatus, ...]
+    supervisor: DaemonStatus | None = None  # the emulators' process, if the lab has one
+    emulators: tuple[EmulatorStatus, ...] = ()
+    problems: tuple[str, ...] = ()  # e.g. an unreadable device list
 
     @property
     def healthy(self) -> bool:
-        return all(g.healthy for g in self.gateways)
+        return (all(g.healthy for g in self.gateways) and not self.problems
+                and (self.supervisor is None or self.supervisor.alive)
+                and all(e.answering for e in self.emulators))
 
 
 def _tunnels(reader: StrongswanReader) -> tuple[tuple[TunnelStatus, ...], str | None]:
@@ -91,4 +122,29 @@ def lab_status(lab_dir: Path) -> LabStatus | None:
         else:
             tunnels, error = _tunnels(StrongswanReader(gw))
         gateways.append(GatewayStatus(name, gw.namespace, daemons, tunnels, error))
-    return LabStatus(lab_dir, state.fabric, state.phase, tuple(state.notes), tuple(gateways))
+    supervisor = next((DaemonStatus(r.daemon, r.pid, procs.is_running(r)) for r in records
+                       if r.gateway == SUPERVISOR_GATEWAY), None)
+    emulators, problems = _emulators(lab_dir, supervisor)
+    return LabStatus(lab_dir, state.fabric, state.phase, tuple(state.notes), tuple(gateways),
+                     supervisor, emulators, problems)
+
+
+def _emulators(lab_dir: Path, supervisor: DaemonStatus | None
+               ) -> tuple[tuple[EmulatorStatus, ...], tuple[str, ...]]:
+    if supervisor is None:
+        return (), ()
+    try:
+        devices = load_lab_devices(lab_dir)
+    except LabDevicesError as exc:
+        return (), (str(exc),)
+    out = []
+    for name, device in devices.items():
+        target = device.target
+        if device.transport is Transport.LOCAL:  # a strongSwan gateway: see `gateways`
+            continue
+        answering = supervisor.alive and ssh_banner(target.host, target.port)
+        out.append(EmulatorStatus(name, str(device.platform), str(device.transport),
+                                  target.host, target.port, target.username or "",
+                                  target.password or "", str(target.known_hosts or ""),
+                                  answering))
+    return tuple(out), ()

@@ -7,6 +7,11 @@ tunnels are up (so that bgpd's first connection attempts succeed instead of wait
 connect-retry timer). Each phase runs for all gateways before the next, so the daemons of
 different gateways start in parallel.
 
+Emulated gateways (junos/iosxe, lab.emulated) run in one supervisor process that starts
+first, so that its YANG load overlaps the daemons' start; once everything runs, up waits until
+every emulator answers, then writes known_hosts and devices.json. A fabric without strongSwan
+gateways makes no namespace.
+
 A second `up` of a lab whose state file exists is refused (run `down` first): reconciling a
 running lab with a changed model is a deploy, not a lab start. So is an `up` that would
 reuse a namespace name that already exists.
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from inventory.topology import CompiledFabric
 from lab import daemons, netns
+from lab.emulated import emulated_gateways, start_supervisor, wait_emulators, write_device_files
 from lab.errors import LabError
 from lab.files import check_reachable, credential_files, gateway_files, make_pki, make_psks
 from lab.ready import wait_ready
@@ -48,6 +54,7 @@ class UpResult:
     lab_dir: Path
     fabric: str
     gateways: tuple[str, ...]
+    emulated: tuple[str, ...]
     seconds: float
     not_ready: tuple[CheckResult, ...]
 
@@ -71,7 +78,7 @@ def _refuse_existing(lab_dir: Path, lab: LabPlan) -> None:
         raise LabExistsError(
             f"lab {state.fabric} already exists in {lab_dir} (phase {state.phase}); "
             "run `dcvpn lab down` first (a second up is refused, not reconciled)")
-    taken = sorted(set(lab.namespaces) & netns.namespaces())
+    taken = sorted(set(lab.namespaces) & netns.namespaces()) if lab.gateways else []
     if taken:
         raise LabExistsError(f"network namespace(s) {', '.join(taken)} exist already and are "
                              f"not recorded in {lab_dir}; remove them or rename the gateways")
@@ -171,23 +178,54 @@ def _start(state: LabState, compiled: CompiledFabric, gateways: list[LocalGatewa
     daemons.start_frr(state, gateways, daemons.BFDD, deadline)
 
 
+def _strongswan(state: LabState, compiled: CompiledFabric, lab: LabPlan,
+                start_deadline: float, deadline: float, progress: Progress,
+                pki_dir: Path | None, passphrase: Passphrase | None) -> None:
+    """Files, namespaces, underlay and daemons of the strongSwan gateways."""
+    lab_dir = state.lab_dir
+    names = [g.name for g in lab.gateways]
+    progress("writing configuration and credentials")
+    auth = compiled.fabric.fabric.auth.method
+    credentials = None
+    if auth == "certificate":
+        pki = pki_dir or make_pki(state, lab_dir, compiled, names)
+        state.set_pki_dir(pki)
+        try:
+            credentials = credential_files(pki, names, passphrase or Passphrase())
+        except PkiError as exc:
+            raise LabError(f"PKI {pki}: {exc}") from exc
+    secrets = make_psks(state, lab_dir, compiled) if auth == "psk" else None
+    gateways = [LocalGateway.in_lab(lab_dir, n) for n in names]
+    for gw in gateways:
+        gateway_files(state, compiled, gw, credentials[gw.name] if credentials else None,
+                      secrets)
+    progress("creating namespaces and the underlay")
+    _underlay(state, lab)
+    _start(state, compiled, gateways, start_deadline, deadline, progress)
+
+
 def bring_up(compiled: CompiledFabric, fabric_file: str, lab_dir: Path, timeout: float,
              progress: Progress, notes: list[str], pki_dir: Path | None = None,
-             passphrase: Passphrase | None = None) -> UpResult:
+             passphrase: Passphrase | None = None, time_scale: float = 1.0) -> UpResult:
     """Start the lab; LabError when something cannot start (the state file records what
-    was made, for `down`). `timeout` bounds the wait for readiness (daemons get at least
-    START_GRACE to start); not being ready in time is no error: see UpResult.not_ready.
+    was made, for `down`). `timeout` bounds the wait for readiness (daemons and emulators
+    get at least START_GRACE to start); not being ready in time is no error: see
+    UpResult.not_ready.
 
     A certificate-authenticated lab takes its certificates from `pki_dir` (keys decrypted
-    with `passphrase`) when given, else from a throwaway CA in `<lab dir>/pki`."""
+    with `passphrase`) when given, else from a throwaway CA in `<lab dir>/pki`. Emulated
+    devices run at `time_scale` (real seconds per device second)."""
     began = time.monotonic()
     deadline = began + timeout
     start_deadline = began + max(timeout, START_GRACE)
     lab = plan(compiled)
-    if not lab.gateways:
-        raise LabError(f"fabric {lab.fabric} has no strongSwan gateway for the lab")
+    emulators = emulated_gateways(compiled)
+    if not lab.gateways and not emulators:
+        raise LabError(f"fabric {lab.fabric} has no gateway the lab can run (strongSwan, or "
+                       "junos netconf, iosxe netconf or iosxe ssh)")
     _refuse_existing(lab_dir, lab)
-    check_reachable(lab_dir)
+    if lab.gateways:
+        check_reachable(lab_dir)
     created = _missing_ancestors(lab_dir)
     lab_dir.mkdir(parents=True, exist_ok=True, mode=0o755)
     names = [g.name for g in lab.gateways]
@@ -196,26 +234,22 @@ def bring_up(compiled: CompiledFabric, fabric_file: str, lab_dir: Path, timeout:
         state = LabState.create(lab_dir, lab.fabric, fabric_file, bool(created), names, notes)
         for parent in created[1:]:
             state.add_parent(parent)
-        progress("writing configuration and credentials")
-        auth = compiled.fabric.fabric.auth.method
-        credentials = None
-        if auth == "certificate":
-            pki = pki_dir or make_pki(state, lab_dir, compiled, names)
-            state.set_pki_dir(pki)
-            try:
-                credentials = credential_files(pki, names, passphrase or Passphrase())
-            except PkiError as exc:
-                raise LabError(f"PKI {pki}: {exc}") from exc
-        secrets = make_psks(state, lab_dir, compiled) if auth == "psk" else None
-        gateways = [LocalGateway.in_lab(lab_dir, n) for n in names]
-        for gw in gateways:
-            gateway_files(state, compiled, gw, credentials[gw.name] if credentials else None,
-                          secrets)
-        progress("creating namespaces and the underlay")
-        _underlay(state, lab)
-        _start(state, compiled, gateways, start_deadline, deadline, progress)
-        state.set_phase("waiting")
-        not_ready = wait_ready(compiled, lab_dir, names, deadline, progress)
+        supervisor = None
+        if emulators:  # first: its YANG load overlaps the daemons' start
+            progress("starting the emulators")
+            supervisor = start_supervisor(state, emulators, time_scale)
+        if lab.gateways:
+            _strongswan(state, compiled, lab, start_deadline, deadline, progress, pki_dir,
+                        passphrase)
+        listening = {}
+        if supervisor is not None:
+            listening = wait_emulators(lab_dir, supervisor, emulators, start_deadline,
+                                       progress)
+        write_device_files(state, compiled, names, listening)
+        not_ready: list[CheckResult] = []
+        if names:
+            state.set_phase("waiting")
+            not_ready = wait_ready(compiled, lab_dir, names, deadline, progress)
         state.set_phase("up" if not not_ready else "not-ready")
-    return UpResult(lab_dir, lab.fabric, tuple(names), time.monotonic() - began,
-                    tuple(not_ready))
+    return UpResult(lab_dir, lab.fabric, tuple(names), tuple(e.gateway for e in emulators),
+                    time.monotonic() - began, tuple(not_ready))

@@ -1,5 +1,5 @@
-"""`dcvpn lab up | status | reload-creds | down`: the staging lab of real strongSwan + FRR
-gateways.
+"""`dcvpn lab up | status | reload-creds | down | serve`: the staging lab of real strongSwan +
+FRR gateways and emulated IOS-XE / JunOS devices.
 
 `up` starts, for every strongSwan gateway of the fabric, a network namespace
 `dcvpn-<gateway>` with charon-systemd (kernel-libipsec) and FRR (zebra, bgpd, bfdd) loaded
@@ -14,6 +14,13 @@ A certificate lab takes its certificates from --pki-dir (a PKI made with `dcvpn 
 `issue`; only read) or else from a throwaway CA in the lab dir. After `dcvpn pki revoke`,
 `reload-creds` copies the PKI's files to every gateway again, reloads them in charon and
 re-authenticates the revoked gateways' tunnels, which their peers then refuse.
+
+`up` also starts one emulator per junos (netconf) and iosxe (netconf or ssh) gateway, all in
+one supervisor process, each on its own 127.0.0.1 port with the lab login admin/admin; their
+host keys go to <lab dir>/known_hosts and every device of the lab to <lab dir>/devices.json
+(what `--lab` of the device commands reads). A fabric without strongSwan gateways makes no
+namespace and needs no strongSwan/FRR packages. `serve` runs one emulator in the
+foreground (no root needed) until Ctrl-C or SIGTERM.
 
 The lab dir is --lab-dir, DCVPN_LAB_DIR, or /run/dcvpn-lab/<fabric>. Exit codes: 0 ok;
 1 not ready within --timeout (the lab is left running for `status` / `validate`; remove it
@@ -32,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -45,9 +52,13 @@ from inventory.topology import CompiledFabric, compile_fabric
 from lab import requirements
 from lab.creds import NoCertificatesError, NoLabError, ReloadResult, reload_creds
 from lab.down import DownResult, tear_down
+from lab.emulated import not_in_lab
+from lab.emulators.catalog import DEFAULT_PASSWORD, DEFAULT_USERNAME, default_state_dir
+from lab.emulators.errors import EmulatorError
 from lab.errors import LabError
 from lab.state import LabBusyError
-from lab.status import LabStatus, lab_status
+from lab.status import EmulatorStatus, LabStatus, lab_status
+from lab.topology import lab_gateways
 from lab.up import LabExistsError, UpResult, bring_up
 from pipelines.exit_codes import Exit
 from tasks.errors import TaskError
@@ -55,6 +66,9 @@ from tasks.pki.delivery import strongswan_files
 from tasks.pki.errors import PkiError
 from tasks.pki.keys import PASSPHRASE_ENV, Passphrase
 from tasks.validate_strongswan import default_lab_dir, local_fabric
+
+if TYPE_CHECKING:
+    from lab.emulators.hosting import EmulatorSpec, Server
 
 Handler = Callable[[argparse.Namespace], int]
 DEFAULT_TIMEOUT = 60.0
@@ -86,11 +100,13 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
              ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """Add `lab` and its sub-commands; returns them so `lab serve` can be added there."""
+    """Add `lab` and its sub-commands (up, reload-creds, status, down, serve); returns them."""
     lab = subparsers.add_parser(
-        "lab", help="staging lab: real strongSwan + FRR gateways in network namespaces",
+        "lab", help="staging lab: real strongSwan + FRR gateways in network namespaces, "
+                    "emulated IOS-XE / JunOS devices",
         description="The staging lab on this machine (root): one network namespace "
-                    "dcvpn-<gateway> per strongSwan gateway.",
+                    "dcvpn-<gateway> per strongSwan gateway, one emulator per junos/iosxe "
+                    "gateway on 127.0.0.1; `serve` runs one emulator (no root).",
         epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     lab.set_defaults(handler=_help_of(lab))
@@ -109,6 +125,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                         "instead of removing it [env DCVPN_KEEP]")
     _pki_option(p, "take the certificates from this PKI directory (dcvpn pki init/issue; "
                    "read only) instead of a throwaway CA in the lab dir")
+    _time_scale_option(p)
     p.set_defaults(handler=_guard(cmd_up))
 
     p = sub.add_parser("reload-creds", help="re-deliver the PKI's files and reload them",
@@ -134,7 +151,52 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                                    "--lab-dir). Idempotent.")
     _common(p)
     p.set_defaults(handler=_guard(cmd_down))
+    _serve_parser(sub)
     return sub
+
+
+def _time_scale_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-scale", default=_env("time_scale", "1"), metavar="S",
+                   help="emulated devices run their timers (commit-confirm, revert) at S real "
+                        "seconds per device second, e.g. 0.01 in tests (default 1) "
+                        "[env DCVPN_TIME_SCALE]")
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve", help="run one device emulator in the foreground (no root needed)",
+        description="Run one emulated device on a loopback address until Ctrl-C or SIGTERM "
+                    "(exit 0): junos over NETCONF, iosxe over NETCONF or the IOS-XE SSH CLI. "
+                    "Prints where it listens (stderr) and the known_hosts line of its host "
+                    "key (stdout); the key is made once and kept in the state dir.")
+    p.add_argument("--platform", default=_env("platform"), metavar="junos|iosxe",
+                   help="device platform [env DCVPN_PLATFORM]")
+    p.add_argument("--transport", default=_env("transport"), metavar="netconf|ssh",
+                   help="netconf (junos, iosxe) or ssh (the iosxe CLI) [env DCVPN_TRANSPORT]")
+    p.add_argument("--port", default=_env("port"), metavar="N",
+                   help="TCP port; 0 picks a free one [env DCVPN_PORT]")
+    p.add_argument("--host", default=_env("host", "127.0.0.1"), metavar="ADDR",
+                   help="loopback address to listen on (default 127.0.0.1) [env DCVPN_HOST]")
+    p.add_argument("--username", default=_env("username", DEFAULT_USERNAME), metavar="U",
+                   help=f"login (default {DEFAULT_USERNAME}) [env DCVPN_USERNAME]")
+    p.add_argument("--password", default=_env("password", DEFAULT_PASSWORD), metavar="P",
+                   help=f"password (default {DEFAULT_PASSWORD}) [env DCVPN_PASSWORD]")
+    _time_scale_option(p)
+    p.add_argument("--state-dir", default=_env("state_dir"), metavar="DIR",
+                   help="where the SSH host key is kept (default "
+                        "${XDG_STATE_HOME:-~/.local/state}/dcvpn/lab) [env DCVPN_STATE_DIR]")
+    p.add_argument("--hostname", default=_env("hostname"), metavar="NAME",
+                   help="the device's hostname [env DCVPN_HOSTNAME]")
+    p.add_argument("--os-version", default=_env("os_version"), metavar="17.15|17.12",
+                   help="iosxe: the release to emulate (default 17.15) [env DCVPN_OS_VERSION]")
+    p.add_argument("--no-confirmed-commit", action="store_true",
+                   default=(_env("no_confirmed_commit") or "").lower() in _TRUE,
+                   help="iosxe netconf: do not advertise or serve :confirmed-commit "
+                        "[env DCVPN_NO_CONFIRMED_COMMIT]")
+    p.add_argument("--format", default=_env("format", "text"), metavar="text|json",
+                   help="text: known_hosts line on stdout; json: one JSON line on stdout "
+                        "(default text) [env DCVPN_FORMAT]")
+    p.set_defaults(handler=cmd_serve)
 
 
 def _pki_option(p: argparse.ArgumentParser, text: str) -> None:
@@ -196,12 +258,18 @@ def _compile(args: argparse.Namespace) -> tuple[CompiledFabric, list[str]]:
     if changed:
         notes.append(f"site(s) {', '.join(changed)} use the xfrm data plane; the lab renders "
                      "them with data_plane libipsec (this machine has no kernel ESP)")
-    others = sorted(f"{gw.name} ({gw.platform})" for s in fabric.sites for gw in s.gateways
-                    if gw.platform is not Platform.STRONGSWAN)
+    compiled = compile_fabric(fabric)
+    emulated = sorted(f"{gw.name} ({gw.platform} {gw.transport})" for _, gw in compiled.gateways()
+                      if gw.platform is not Platform.STRONGSWAN)
+    others = not_in_lab(compiled)
+    emulated = [e for e in emulated if e not in others]
+    if emulated:
+        notes.append(f"emulated: {', '.join(emulated)}; emulators run no IKE, so their "
+                     "tunnels are not waited for")
     if others:
-        notes.append(f"not in the lab (no strongSwan): {', '.join(others)}; their tunnels "
-                     "are not waited for")
-    return compile_fabric(fabric), notes
+        notes.append(f"not in the lab (no emulator for it): {', '.join(others)}; their "
+                     "tunnels are not waited for")
+    return compiled, notes
 
 
 def _fabric_name(path: str) -> str:
@@ -229,6 +297,16 @@ def _lab_dir(args: argparse.Namespace, fabric_name: str | None = None) -> Path:
             raise _UsageError("no lab given: use -f FABRIC or --lab-dir DIR")
         fabric_name = _fabric_name(args.fabric)
     return default_lab_dir(fabric_name)
+
+
+def _positive(option: str, value: str | None) -> float:
+    try:
+        number = float(str(value))
+    except ValueError:
+        raise _UsageError(f"{option} takes a number, not {value!r}") from None
+    if not number > 0:
+        raise _UsageError(f"{option} must be positive, not {value}")
+    return number
 
 
 def _timeout(value: str | None) -> float:
@@ -267,6 +345,13 @@ def _status_lines(status: LabStatus) -> list[str]:
     out = [f"lab {status.fabric} ({status.phase}) in {status.lab_dir}"]
     for note in status.notes:
         out.append(f"note: {note}")
+    if status.supervisor is not None:
+        sup = status.supervisor
+        out.append(f"emulators  {sup.daemon} {sup.pid} {'up' if sup.alive else 'DOWN'}  "
+                   f"host keys {status.lab_dir / 'known_hosts'}  devices "
+                   f"{status.lab_dir / 'devices.json'}")
+    out += [f"  {_emulator_line(e)}" for e in status.emulators]
+    out += [f"  {problem}" for problem in status.problems]
     for gw in status.gateways:
         daemons = ", ".join(f"{d.daemon} {d.pid} {'up' if d.alive else 'DOWN'}"
                             for d in gw.daemons)
@@ -279,10 +364,20 @@ def _status_lines(status: LabStatus) -> list[str]:
     return out
 
 
+def _emulator_line(e: EmulatorStatus) -> str:
+    return (f"{e.name}  {e.platform} {e.transport}  {e.host}:{e.port}  "
+            f"login {e.username}/{e.password}  "
+            f"{'answering' if e.answering else 'NOT ANSWERING'}")
+
+
 def _status_dict(status: LabStatus) -> dict[str, Any]:
+    sup = status.supervisor
     return {"fabric": status.fabric, "lab_dir": str(status.lab_dir), "phase": status.phase,
             "healthy": status.healthy, "notes": list(status.notes),
-            "gateways": {g.name: g.as_dict() for g in status.gateways}}
+            "gateways": {g.name: g.as_dict() for g in status.gateways},
+            "supervisor": None if sup is None else {"pid": sup.pid, "alive": sup.alive},
+            "emulators": {e.name: e.as_dict() for e in status.emulators},
+            "problems": list(status.problems)}
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], lines: Sequence[str]) -> None:
@@ -306,11 +401,12 @@ def _down_quietly(lab_dir: Path) -> str:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    absent = requirements.missing()
+    timeout = _timeout(args.timeout)
+    time_scale = _positive("--time-scale", args.time_scale)
+    compiled, notes = _compile(args)
+    absent = requirements.missing() if lab_gateways(compiled) else []
     if absent:
         raise _UsageError(requirements.missing_message(absent))
-    timeout = _timeout(args.timeout)
-    compiled, notes = _compile(args)
     lab_dir = _lab_dir(args, compiled.fabric.fabric.name)
     for note in notes:
         _err(f"dcvpn lab up: note: {note}")
@@ -318,7 +414,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     progress = _Progress()
     try:
         result: UpResult = bring_up(compiled, args.fabric, lab_dir, timeout, progress, notes,
-                                    pki_dir, Passphrase.from_env())
+                                    pki_dir, Passphrase.from_env(), time_scale)
     except (LabExistsError, LabBusyError):
         progress.done()
         raise
@@ -345,8 +441,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         _err("dcvpn lab up: the lab is left running for dcvpn lab status / dcvpn validate; "
              f"remove it with dcvpn lab down --lab-dir {lab_dir}")
         return Exit.FAILED
+    emulated = f" and {len(result.emulated)} emulated" if result.emulated else ""
     _err(f"dcvpn lab up: lab {result.fabric} ready in {result.seconds:.1f}s: "
-         f"{len(result.gateways)} gateway(s) in {lab_dir}")
+         f"{len(result.gateways)} strongSwan{emulated} gateway(s) in {lab_dir}")
     return Exit.OK
 
 
@@ -434,6 +531,73 @@ def cmd_down(args: argparse.Namespace) -> int:
                  "namespaces": list(result.namespaces), "removed": result.removed,
                  "leftovers": list(result.leftovers)}, _down_lines(result))
     return Exit.FAILED if result.leftovers else Exit.OK
+
+
+def _serve_spec(args: argparse.Namespace) -> EmulatorSpec:
+    if not args.platform or not args.transport:
+        raise _UsageError("give --platform junos|iosxe and --transport netconf|ssh")
+    if args.port is None:
+        raise _UsageError("give --port N (0 picks a free port)")
+    try:
+        port = int(args.port)
+    except ValueError:
+        raise _UsageError(f"--port takes a number, not {args.port!r}") from None
+    from lab.emulators.hosting import EmulatorSpec  # noqa: PLC0415
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    spec = EmulatorSpec(args.platform, args.transport, args.username, args.password,
+                        state_dir, args.host, port, _positive("--time-scale", args.time_scale),
+                        args.hostname, args.os_version, not args.no_confirmed_commit)
+    spec.check()
+    return spec
+
+
+def _announce(args: argparse.Namespace, spec: EmulatorSpec, server: Server) -> None:
+    from lab.emulators.ssh_server import HOST_KEY_FILE, known_hosts_line  # noqa: PLC0415
+
+    if server.host_key is None:
+        raise EmulatorError(f"{spec.label}: not started")
+    line = known_hosts_line(server.host_key, server.host, server.port).strip()
+    login = (f"{spec.username}/{spec.password}"
+             if (spec.username, spec.password) == (DEFAULT_USERNAME, DEFAULT_PASSWORD)
+             else f"{spec.username} (password as given)")
+    _err(f"dcvpn lab serve: {spec.label} listening on {server.host}:{server.port}, login "
+         f"{login}, host key {spec.state_dir / HOST_KEY_FILE}; stop with Ctrl-C or SIGTERM")
+    if args.format == "json":
+        print(json.dumps({"platform": spec.platform, "transport": spec.transport,
+                          "host": server.host, "port": server.port,
+                          "username": spec.username, "state_dir": str(spec.state_dir),
+                          "known_hosts": line}, sort_keys=True), flush=True)
+    else:
+        print(line, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """No root needed; exit 0 after SIGINT/SIGTERM, 2 for bad input, 3 when it cannot listen."""
+    # the emulators load only for `serve`: every other dcvpn command starts faster
+    from lab.emulators.hosting import host_until_signalled  # noqa: PLC0415
+    from lab.emulators.ssh_server import load_or_create_host_key  # noqa: PLC0415
+
+    name = "dcvpn lab serve"
+    try:
+        if args.format not in ("text", "json"):
+            raise _UsageError(f"--format must be one of text, json, not {args.format!r}")
+        spec = _serve_spec(args)
+        load_or_create_host_key(spec.state_dir)
+    except (_UsageError, EmulatorError) as exc:
+        _err(f"{name}: {exc}")
+        return Exit.BAD_INPUT
+    except OSError as exc:
+        _err(f"{name}: state dir {args.state_dir or default_state_dir()}: "
+             f"{exc.strerror or exc}")
+        return Exit.BAD_INPUT
+    try:
+        host_until_signalled([spec], lambda started: _announce(args, spec, started[0][1]))
+    except (LabError, OSError) as exc:
+        _err(f"{name}: {exc}")
+        return Exit.DEVICE
+    _err(f"{name}: stopped")
+    return Exit.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

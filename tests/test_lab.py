@@ -229,9 +229,11 @@ def test_up_timeout_names_what_is_not_ready(capsys: pytest.CaptureFixture[str]) 
         assert code == 0 and not lab_dir.exists()
 
 
-def test_lab_command_has_room_for_serve() -> None:
+def test_lab_command_registers_serve() -> None:
+    """`lab serve` (tests/test_lab_serve.py) sits next to up/status/down."""
     import argparse
     parser = argparse.ArgumentParser()
-    sub = lab_cmd.register(parser.add_subparsers(dest="command"))
-    sub.add_parser("serve")  # where the device emulators register
-    assert parser.parse_args(["lab", "serve"]).lab_command == "serve"
+    lab_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["lab", "serve", "--platform", "junos", "--transport", "netconf",
+                              "--port", "0"])
+    assert args.lab_command == "serve" and args.handler is lab_cmd.cmd_serve
