@@ -84,7 +84,8 @@ def make_server(spec: EmulatorSpec, peers: PeerRegistry | None = None) -> Server
         return CliServer(spec.username, spec.password, spec.state_dir, spec.time_scale,
                          spec.host, spec.port, spec.hostname, version=version, peers=peers,
                          gateway=spec.gateway)
-    options: dict[str, Any] = {"peers": peers, "gateway": spec.gateway} if peers else {}
+    options: dict[str, Any] = ({"peers": peers, "gateway": spec.gateway} if peers is not None
+                               else {})
     if spec.platform == "iosxe":
         options["os_version"] = spec.os_version or DEFAULT_VERSION
         options["confirmed_commit"] = spec.confirmed_commit

@@ -21,6 +21,7 @@ from lab.emulators.iosxe_caps import CISCO_IA_NS, RELEASE_MODULES, Advertised, a
 from lab.emulators.iosxe_commit import ConfirmedCommits, confirm_timeout
 from lab.emulators.iosxe_data import filtered, operational
 from lab.emulators.iosxe_ia import Archives, minutes
+from lab.emulators.iosxe_oper_state import bgp_oper, crypto_oper
 from lab.emulators.iosxe_schema import (
     NATIVE_NS,
     OPERATION_ATTR,
@@ -31,6 +32,9 @@ from lab.emulators.iosxe_schema import (
     YangProblem,
     load_yang,
 )
+from lab.emulators.oper_iosxe_extract import native_intent
+from lab.emulators.oper_model import DeviceIntent
+from lab.emulators.peers import DevicePeers, IntentCache, PeerRegistry
 from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError, fail
 from lab.emulators.xmlutil import (
     NC_NS,
@@ -96,7 +100,11 @@ def _leaf(namespace: str, name: str, value: str) -> Element:
 class IosxeDevice(NetconfDevice):
     def __init__(self, clock: DeviceClock, scheduler: Scheduler, *,
                  hostname: str | None = None, os_version: str = DEFAULT_VERSION,
-                 confirmed_commit: bool = True) -> None:
+                 confirmed_commit: bool = True, peers: PeerRegistry | None = None,
+                 gateway: str | None = None) -> None:
+        """peers/gateway: join a lab's PeerRegistry, so that crypto-oper and bgp-oper follow
+        the committed configs of this device and its peers (oper_model); without, every
+        tunnel is down."""
         if os_version not in RELEASE_MODULES:
             raise EmulatorError(f"no IOS-XE emulator for os_version {os_version!r} "
                                 f"(have: {', '.join(sorted(RELEASE_MODULES))})")
@@ -113,6 +121,9 @@ class IosxeDevice(NetconfDevice):
         self.candidate = copy_tree(self.running)
         self.startup = copy_tree(self.running)
         self.locks: dict[str, int] = {}
+        self.committed_at = clock.now()
+        self._intent = IntentCache()
+        self.peers = DevicePeers(peers, gateway or self.hostname, "iosxe", self.committed_intent)
         self.commits = ConfirmedCommits(clock, scheduler, self._restore)
         self.archives = Archives(clock, scheduler, self._restore)
         self.routes: dict[tuple[str, str], Handler] = {
@@ -165,7 +176,14 @@ class IosxeDevice(NetconfDevice):
                 if name == "candidate":
                     self.candidate = copy_tree(self.running)
 
+    def committed_intent(self) -> DeviceIntent:
+        """The running configuration as peers see it (any thread: commits replace it)."""
+        running = self.running
+        return self._intent.get(running, lambda: native_intent(running, self.peers.gateway),
+                                self.committed_at)
+
     def shutdown(self) -> None:
+        self.peers.close()
         self.commits.shutdown()
         self.archives.shutdown()
 
@@ -196,6 +214,7 @@ class IosxeDevice(NetconfDevice):
         previous = self.running
         clean = same_tree(self.candidate, previous)
         self.running = copy_tree(config)
+        self.committed_at = self.clock.now()
         if clean:
             self.candidate = copy_tree(self.running)
         return previous
@@ -243,7 +262,10 @@ class IosxeDevice(NetconfDevice):
 
     def _get(self, session: SessionInfo, op: Element) -> Element:
         combined = copy_tree(self.running)
-        for tree in operational(self.advertised, self.archives):
+        state = self.peers.state()
+        for tree in operational(self.advertised, self.archives,
+                                crypto_oper(state, self.clock.now()),
+                                bgp_oper(self.committed_intent(), state, self.clock.now())):
             combined.append(tree)
         return filtered(combined, op, self._rules(combined))
 

@@ -28,6 +28,7 @@ from lab.emulators.errors import EmulatorError
 from lab.emulators.iosxe_cli_commands import SCP_DISABLED
 from lab.emulators.iosxe_cli_device import IosXeCliDevice, parse_url
 from lab.emulators.iosxe_cli_session import CliSession
+from lab.emulators.peers import PeerRegistry
 from lab.emulators.ssh_server import known_hosts_line, load_or_create_host_key, require_loopback
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,8 @@ class CliServer:
     enable_secret: str | None = None
     privilege: int = 15
     version: str = DEFAULT_VERSION
+    peers: PeerRegistry | None = None  # the lab's registry: SA/BGP answers follow peers
+    gateway: str | None = None  # the lab gateway this device stands for
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     host_key: asyncssh.SSHKey | None = None
     _acceptor: asyncssh.SSHAcceptor | None = None
@@ -204,7 +207,8 @@ class CliServer:
         device = self._device = IosXeCliDevice(
             DeviceClock(self.time_scale), loop.call_later, hostname=self.hostname,
             version=self.version, username=self.username, password=self.password,
-            privilege=self.privilege, enable_secret=self.enable_secret)
+            privilege=self.privilege, enable_secret=self.enable_secret, peers=self.peers,
+            gateway=self.gateway)
         key = self.host_key = load_or_create_host_key(self.state_dir)
         self._acceptor = await asyncssh.create_server(
             lambda: _Login(self), self.host, self.port, server_host_keys=[key],

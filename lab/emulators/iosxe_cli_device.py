@@ -23,6 +23,9 @@ from lab.emulators.iosxe_cli_config import (
     parse_text,
     render,
 )
+from lab.emulators.oper_iosxe_cli_extract import cli_intent
+from lab.emulators.oper_model import DeviceIntent
+from lab.emulators.peers import DevicePeers, IntentCache, PeerRegistry
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +158,11 @@ class IosXeCliDevice:
 
     def __init__(self, clock: DeviceClock, scheduler: Scheduler, *, hostname: str | None,
                  version: str, username: str, password: str, privilege: int = 15,
-                 enable_secret: str | None = None) -> None:
+                 enable_secret: str | None = None, peers: PeerRegistry | None = None,
+                 gateway: str | None = None) -> None:
+        """peers/gateway: join a lab's PeerRegistry, so that `show crypto ...` and `show ip
+        bgp summary` follow the running configs of this device and its peers (oper_model);
+        without, every tunnel is down."""
         self.clock = clock
         self.scheduler = scheduler
         self.version = version
@@ -171,6 +178,9 @@ class IosXeCliDevice:
         self.archive_counter = 0
         self.pending: PendingRevert | None = None
         self.sessions: dict[int, str] = {}
+        self._intent = IntentCache()
+        self.peers = DevicePeers(peers, gateway or self.hostname, "iosxe",
+                                 self.committed_intent)
 
     # ---- configuration -----------------------------------------------------------------
 
@@ -202,6 +212,13 @@ class IosXeCliDevice:
             lines += [f"! Last configuration change at {ios_time(when)} by {user}", "!"]
         lines += [*render(self.running), "!", "end"]
         return "\n".join(lines) + "\n"
+
+    def committed_intent(self) -> DeviceIntent:
+        """IOS has no candidate: the running configuration is the committed one."""
+        text = tuple(render(self.running))
+        root = self.running
+        when = self.last_change[0] if self.last_change else self.clock.boot_epoch
+        return self._intent.get(text, lambda: cli_intent(root, self.peers.gateway), when)
 
     def changed(self, user: str) -> None:
         self.last_change = (self.clock.now(), user)
@@ -324,6 +341,7 @@ class IosXeCliDevice:
             self.set_running(pending.snapshot, pending.user)
 
     def shutdown(self) -> None:
+        self.peers.close()
         if self.pending is not None:
             self.pending.handle.cancel()
             self.pending = None

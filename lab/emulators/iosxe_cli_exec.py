@@ -149,7 +149,7 @@ def show_incremental(ctx: Ctx, words: tuple[str, ...]) -> Reply:
 
 
 def show_ikev2_sa(ctx: Ctx, words: tuple[str, ...]) -> Reply:
-    return Reply("")
+    return Reply(show.show_ikev2_sa(ctx.device, detailed="detailed" in words))
 
 
 def _show(render: Callable[[IosXeCliDevice], str]) -> Handler:

@@ -1,8 +1,8 @@
 """What <get> and <get-config> return: filtered datastores and the operational trees.
 
-Operational data for now: ietf-yang-library modules-state, Cisco-IOS-XE-checkpoint-archive-oper
-(from the emulator's archive), and EMPTY Cisco-IOS-XE-crypto-oper / bgp-oper containers (a
-later slice derives IKE/IPsec SAs and BGP sessions from lab state).
+Operational data: ietf-yang-library modules-state, Cisco-IOS-XE-checkpoint-archive-oper (from
+the emulator's archive), and Cisco-IOS-XE-crypto-oper / bgp-oper as iosxe_oper_state builds
+them from the committed configs of the device and its peers.
 """
 
 from lxml import etree
@@ -133,10 +133,14 @@ def checkpoint_archives(archives: Archives) -> Element:
     return top
 
 
-def operational(advertised: Advertised, archives: Archives) -> list[Element]:
+def operational(advertised: Advertised, archives: Archives, crypto: Element | None = None,
+                bgp: Element | None = None) -> list[Element]:
+    """crypto / bgp: crypto-oper-data and bgp-state-data (iosxe_oper_state); empty if None."""
     return [
         yang_library(advertised),
         checkpoint_archives(archives),
-        etree.Element(f"{{{CRYPTO_OPER_NS}}}crypto-oper-data", nsmap={None: CRYPTO_OPER_NS}),
-        etree.Element(f"{{{BGP_OPER_NS}}}bgp-state-data", nsmap={None: BGP_OPER_NS}),
+        crypto if crypto is not None else etree.Element(
+            f"{{{CRYPTO_OPER_NS}}}crypto-oper-data", nsmap={None: CRYPTO_OPER_NS}),
+        bgp if bgp is not None else etree.Element(
+            f"{{{BGP_OPER_NS}}}bgp-state-data", nsmap={None: BGP_OPER_NS}),
     ]

@@ -4,7 +4,8 @@ Semantics follow the device: one shared candidate (lock-configuration = `configu
 exclusive`; unlocking or ending the session discards uncommitted changes), private
 candidates (open-configuration private), load-configuration in xml/text/set, `show |
 compare`, commit check/confirmed (timeout in minutes, restored when not confirmed; a later
-commit confirms), rollback 0..49. Operational answers are built in junos_oper.
+commit confirms), rollback 0..49. Operational answers are built in junos_oper and
+junos_oper_state (SAs and BGP from the committed configs of this device and its peers).
 """
 
 import math
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from lab.emulators import junos_oper as oper
+from lab.emulators import junos_oper_state as oper_state
 from lab.emulators.config_tree import Op, edit, fresh_copy, subtree_filter
 from lab.emulators.datastore import (
     Datastore,
@@ -30,6 +32,9 @@ from lab.emulators.junos_diff import compare
 from lab.emulators.junos_oper import JUNOS_NS, VERSION, duration, sub, utc
 from lab.emulators.junos_print import to_set, to_text
 from lab.emulators.junos_text import apply_set_commands, parse_text
+from lab.emulators.oper_junos_extract import junos_intent
+from lab.emulators.oper_model import DeviceIntent
+from lab.emulators.peers import DevicePeers, IntentCache, PeerRegistry
 from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError, fail
 from lab.emulators.xmlutil import (
     Element,
@@ -124,12 +129,19 @@ class JunosDevice(NetconfDevice):
     spec = SPEC
 
     def __init__(self, clock: DeviceClock, scheduler: Scheduler, *,
-                 hostname: str | None = None) -> None:
+                 hostname: str | None = None, peers: PeerRegistry | None = None,
+                 gateway: str | None = None) -> None:
+        """peers/gateway: join a lab's PeerRegistry, so that SA and BGP answers follow the
+        committed configs of this device and its peers (oper_model); without, every tunnel
+        is down."""
         super().__init__(clock, scheduler)
         config = FACTORY_CONFIG.replace("{hostname}", hostname or DEFAULT_HOSTNAME)
         factory = strip_namespaces(parse_text(config))
         self.store = Datastore(fresh_copy(factory, (), JunosRules()), clock)
         self.private: dict[int, _Private] = {}
+        self._intent = IntentCache()
+        self.peers = DevicePeers(peers, gateway or hostname or DEFAULT_HOSTNAME, "junos",
+                                 self.committed_intent)
         self.handlers = {
             "lock-configuration": self._lock_configuration,
             "unlock-configuration": self._unlock_configuration,
@@ -166,7 +178,14 @@ class JunosDevice(NetconfDevice):
         if killed and pending is not None and pending.session_id == session_id:
             self._restore_unconfirmed()
 
+    def committed_intent(self) -> DeviceIntent:
+        """The committed configuration as peers see it (any thread: commits replace it)."""
+        last = self.store.history[0]
+        return self._intent.get(last, lambda: junos_intent(last.config, self.peers.gateway),
+                                float(last.seconds))
+
     def shutdown(self) -> None:
+        self.peers.close()
         if self.store.pending is not None:
             self.store.pending.handle.cancel()
             self.store.pending = None
@@ -538,13 +557,16 @@ class JunosDevice(NetconfDevice):
         return oper.software(self.store.running)
 
     def _ike_sas(self, session: SessionInfo, op: Element) -> Element:
-        return oper.ike_sas()
+        return oper_state.ike_sas(self.peers.state(), self.clock.now(),
+                                  detail=child(op, "detail") is not None)
 
     def _ipsec_sas(self, session: SessionInfo, op: Element) -> Element:
-        return oper.ipsec_sas()
+        return oper_state.ipsec_sas(self.peers.state(), self.clock.now(),
+                                    detail=child(op, "detail") is not None)
 
     def _bgp_summary(self, session: SessionInfo, op: Element) -> Element:
-        return oper.bgp_summary(self.store.running)
+        return oper_state.bgp_summary(self.committed_intent(), self.peers.state(),
+                                      self.clock.now(), self.clock.boot_epoch)
 
 
 def _minutes(text: str) -> int:

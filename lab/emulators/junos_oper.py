@@ -1,8 +1,5 @@
-"""Junos operational RPC answers: commit history, uptime, version, SAs and BGP summary.
-
-The IKE/IPsec SA and BGP answers are placeholders until lab state backs them (the next slice
-of issue 5): no SA is ever up and every configured BGP neighbor is reported down (Active).
-"""
+"""Junos operational RPC answers: commit history, uptime, version (SAs and BGP summary are
+in junos_oper_state)."""
 
 import time
 from collections.abc import Sequence
@@ -10,7 +7,7 @@ from collections.abc import Sequence
 from lxml import etree
 
 from lab.emulators.datastore import CommitRecord, DeviceClock
-from lab.emulators.xmlutil import Element, child, children, text_of
+from lab.emulators.xmlutil import Element, child, text_of
 
 VERSION = "24.4R1"
 JUNOS_NS = f"http://xml.juniper.net/junos/{VERSION}/junos"
@@ -115,33 +112,4 @@ def software(running: Element) -> Element:
     package = sub(info, "package-information")
     sub(package, "name", "junos")
     sub(package, "comment", f"JUNOS Software Release [{VERSION}]")
-    return info
-
-
-def ike_sas() -> Element:
-    return etree.Element("ike-security-associations-information")
-
-
-def ipsec_sas() -> Element:
-    info = etree.Element("ipsec-security-associations-information")
-    sub(info, "total-active-tunnels", "0")
-    return info
-
-
-def bgp_summary(running: Element) -> Element:
-    info = etree.Element("bgp-information")
-    protocols = child(running, "protocols")
-    bgp = child(protocols, "bgp") if protocols is not None else None
-    groups = [g for g in children(bgp) if g.tag == "group"] if bgp is not None else []
-    peers = [(g, n) for g in groups for n in children(g) if n.tag == "neighbor"]
-    sub(info, "group-count", str(len(groups)))
-    sub(info, "peer-count", str(len(peers)))
-    sub(info, "down-peer-count", str(len(peers)))
-    for group, neighbor in peers:
-        peer = sub(info, "bgp-peer")
-        sub(peer, "peer-address", text_of(child(neighbor, "name")))
-        sub(peer, "peer-as", text_of(child(neighbor, "peer-as"))
-            or text_of(child(group, "peer-as")))
-        sub(peer, "peer-state", "Active")
-        sub(peer, "description", text_of(child(neighbor, "description")))
     return info

@@ -1,0 +1,330 @@
+"""Operational state of emulated gateways, derived from committed configuration alone.
+
+Each platform's extractor (oper_junos_extract, oper_iosxe_extract) turns a committed config
+into a DeviceIntent: tunnel endpoints and BGP neighbors in the model's spellings. The pure
+functions here decide what two such intents would negotiate:
+
+- a tunnel is up when both ends point at each other's public address, share an IKE and an ESP
+  proposal (encryption, integrity, PRF, DH / PFS group), each sends the identity the other
+  expects, both authenticate the same way (the same pre-shared key, or both certificates) and
+  their inner addresses are the two ends of one /31 or /30;
+- a BGP session is Established when the tunnel holding its neighbor address is up and both
+  ends name each other as neighbor with the other's AS number, neither shut down; a receiver
+  gets what the sender's export policy lets out of its originated prefixes and its own import
+  policy lets in.
+
+This stands in for real IKE daemons: no packet is exchanged, so a peer that is not an emulated
+device of the same PeerRegistry (a real strongSwan gateway, an unknown address) means down.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
+from typing import TypeVar
+
+
+class AuthMethod(StrEnum):
+    PSK = "psk"
+    CERTIFICATE = "certificate"
+
+
+@dataclass(frozen=True)
+class IkeProposal:
+    encryption: str  # model spelling, e.g. aes256gcm16
+    integrity: str | None  # None for AEAD ciphers
+    prf: str
+    dh_group: int
+
+
+@dataclass(frozen=True)
+class EspProposal:
+    encryption: str
+    integrity: str | None
+    pfs_group: int | None
+    esn: bool = False
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str  # fqdn | address | email | dn | key-id
+    value: str
+
+
+@dataclass(frozen=True)
+class TunnelEndpoint:
+    """One end of a route-based tunnel as its committed configuration describes it.
+
+    since: device time at which this exact endpoint was first committed (not compared).
+    psk_digest: a SHA-256 of the pre-shared key, so that the key itself never sits in the model.
+    """
+
+    name: str  # ipsec vpn name / crypto ipsec profile
+    interface: str  # st0.20 / Tunnel20
+    local_address: str
+    remote_address: str
+    ike: tuple[IkeProposal, ...]
+    esp: tuple[EspProposal, ...]
+    local_id: Identity
+    remote_id: Identity | None  # None: any identity is accepted
+    auth: AuthMethod
+    inner: str | None  # local inner address with prefix length, e.g. 100.64.0.0/31
+    ike_lifetime: int = 28800
+    esp_lifetime: int = 3600
+    cert_method: str = ""  # platform word for the signature method, for reports
+    enabled: bool = True
+    psk_digest: str | None = field(default=None, repr=False)
+    since: float = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True)
+class PrefixRule:
+    """One prefix-list entry: network with optional ge/le (exact when both are None)."""
+
+    network: str
+    ge: int | None = None
+    le: int | None = None
+    permit: bool = True
+
+    def matches(self, prefix: str) -> bool:
+        net, candidate = IPv4Network(self.network), IPv4Network(prefix)
+        if not candidate.subnet_of(net):
+            return False
+        if self.ge is None and self.le is None:
+            return candidate.prefixlen == net.prefixlen
+        low = self.ge if self.ge is not None else net.prefixlen
+        high = self.le if self.le is not None else 32
+        return low <= candidate.prefixlen <= high
+
+
+PrefixList = tuple[PrefixRule, ...]
+
+
+def list_permits(rules: PrefixList, prefix: str) -> bool:
+    """First matching entry decides; no match denies (both IOS and Junos prefix lists)."""
+    return next((r.permit for r in rules if r.matches(prefix)), False)
+
+
+@dataclass(frozen=True)
+class FilterTerm:
+    """A route-map sequence / policy term: matches when any list permits (None: matches all).
+
+    accept None is a term that only modifies attributes: evaluation goes on.
+    """
+
+    lists: tuple[PrefixList, ...] | None
+    accept: bool | None
+
+
+@dataclass(frozen=True)
+class RouteFilter:
+    terms: tuple[FilterTerm, ...] = ()
+    default: bool = True
+
+    def accepts(self, prefix: str) -> bool:
+        for term in self.terms:
+            matched = term.lists is None or any(list_permits(rules, prefix)
+                                                for rules in term.lists)
+            if matched and term.accept is not None:
+                return term.accept
+        return self.default
+
+
+ACCEPT_ALL = RouteFilter()
+
+
+@dataclass(frozen=True)
+class BgpNeighbor:
+    address: str
+    remote_as: int
+    description: str = ""
+    enabled: bool = True
+    announces: tuple[str, ...] = ()  # what this device sends: originated, through export
+    accepts: RouteFilter = ACCEPT_ALL  # import policy
+    since: float = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True)
+class DeviceIntent:
+    gateway: str
+    platform: str
+    local_addresses: frozenset[str] = frozenset()
+    tunnels: tuple[TunnelEndpoint, ...] = ()
+    local_as: int | None = None
+    router_id: str | None = None
+    neighbors: tuple[BgpNeighbor, ...] = ()
+
+
+# ---- matching ----------------------------------------------------------------------------
+
+P = TypeVar("P", IkeProposal, EspProposal)
+
+
+@dataclass(frozen=True)
+class TunnelMatch:
+    up: bool
+    reason: str  # why it is down ("" when up)
+    ike: IkeProposal | None = None
+    esp: EspProposal | None = None
+
+
+def _initiator_first(a: TunnelEndpoint, b: TunnelEndpoint) -> tuple[TunnelEndpoint,
+                                                                    TunnelEndpoint]:
+    """Both ends agree on one initiator (the lower public address) and so on one proposal."""
+    key = (ip_address(a.local_address).packed, ip_address(b.local_address).packed)
+    return (a, b) if key[0] <= key[1] else (b, a)
+
+
+def _chosen(initiator: Iterable[P], responder: tuple[P, ...]) -> P | None:
+    return next((p for p in initiator if p in responder), None)
+
+
+def _inner_pair(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return False
+    left, right = IPv4Interface(a), IPv4Interface(b)
+    return (left.network == right.network and left.network.prefixlen in (30, 31)
+            and left.ip != right.ip
+            and all(ip not in (left.network.network_address, left.network.broadcast_address)
+                    for ip in (left.ip, right.ip) if left.network.prefixlen == 30))
+
+
+def tunnel_match(a: TunnelEndpoint, b: TunnelEndpoint) -> TunnelMatch:
+    """What two committed tunnel ends negotiate; symmetric in a and b."""
+    if a.remote_address != b.local_address or b.remote_address != a.local_address:
+        return TunnelMatch(False, "endpoints do not point at each other")
+    if not (a.enabled and b.enabled):
+        return TunnelMatch(False, "tunnel interface shut down")
+    first, second = _initiator_first(a, b)
+    ike = _chosen(first.ike, second.ike)
+    if ike is None:
+        return TunnelMatch(False, "no IKE proposal chosen")
+    if not _identity_ok(a, b) or not _identity_ok(b, a):
+        return TunnelMatch(False, "identity mismatch", ike)
+    if a.auth is not b.auth:
+        return TunnelMatch(False, "authentication methods differ", ike)
+    if a.auth is AuthMethod.PSK and (a.psk_digest is None or a.psk_digest != b.psk_digest):
+        return TunnelMatch(False, "pre-shared keys differ", ike)
+    esp = _chosen(first.esp, second.esp)
+    if esp is None:
+        return TunnelMatch(False, "no ESP proposal chosen", ike)
+    if not _inner_pair(a.inner, b.inner):
+        return TunnelMatch(False, "inner addresses are not one /31 or /30", ike, esp)
+    return TunnelMatch(True, "", ike, esp)
+
+
+def _identity_ok(sender: TunnelEndpoint, receiver: TunnelEndpoint) -> bool:
+    return receiver.remote_id is None or receiver.remote_id == sender.local_id
+
+
+# ---- one device's state --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TunnelState:
+    endpoint: TunnelEndpoint
+    match: TunnelMatch
+    peer_gateway: str | None = None
+    since: float | None = None  # device time both ends have agreed since (up only)
+
+    @property
+    def up(self) -> bool:
+        return self.match.up
+
+
+class BgpPhase(StrEnum):
+    ESTABLISHED = "Established"
+    ACTIVE = "Active"  # enabled, nobody answers
+    IDLE = "Idle"  # administratively shut down
+
+
+@dataclass(frozen=True)
+class BgpState:
+    neighbor: BgpNeighbor
+    phase: BgpPhase
+    received: tuple[str, ...] = ()  # accepted by our import policy
+    since: float | None = None
+    local_address: str | None = None  # our inner address towards the neighbor
+    offered: tuple[str, ...] = ()  # what the peer sends, before our import policy
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    tunnels: tuple[TunnelState, ...]
+    sessions: tuple[BgpState, ...]
+
+
+PeerLookup = Callable[[str], DeviceIntent | None]
+
+
+def _peer_endpoint(mine: TunnelEndpoint, peer: DeviceIntent) -> TunnelEndpoint | None:
+    candidates = [t for t in peer.tunnels if t.local_address == mine.remote_address
+                  and t.remote_address == mine.local_address]
+    same_link = [t for t in candidates if _inner_pair(mine.inner, t.inner)]
+    found = same_link or candidates
+    return found[0] if found else None
+
+
+def tunnel_states(local: DeviceIntent, lookup: PeerLookup) -> tuple[TunnelState, ...]:
+    out = []
+    for mine in local.tunnels:
+        peer = lookup(mine.remote_address)
+        if peer is None:
+            out.append(TunnelState(mine, TunnelMatch(False, "no emulated peer at that address")))
+            continue
+        theirs = _peer_endpoint(mine, peer)
+        if theirs is None:
+            out.append(TunnelState(mine, TunnelMatch(False, "peer has no tunnel back"),
+                                   peer.gateway))
+            continue
+        match = tunnel_match(mine, theirs)
+        since = max(mine.since, theirs.since) if match.up else None
+        out.append(TunnelState(mine, match, peer.gateway, since))
+    return tuple(out)
+
+
+def _tunnel_for(neighbor: str, tunnels: Iterable[TunnelState]) -> TunnelState | None:
+    address = IPv4Address(neighbor)
+    for state in tunnels:
+        inner = state.endpoint.inner
+        if inner and address in IPv4Interface(inner).network \
+                and address != IPv4Interface(inner).ip:
+            return state
+    return None
+
+
+def bgp_states(local: DeviceIntent, tunnels: tuple[TunnelState, ...],
+               lookup: PeerLookup) -> tuple[BgpState, ...]:
+    out = []
+    for neighbor in local.neighbors:
+        if not neighbor.enabled:
+            out.append(BgpState(neighbor, BgpPhase.IDLE))
+            continue
+        tunnel = _tunnel_for(neighbor.address, tunnels)
+        own = str(IPv4Interface(tunnel.endpoint.inner).ip) if tunnel and tunnel.endpoint.inner \
+            else None
+        peer = lookup(tunnel.endpoint.remote_address) if tunnel and tunnel.up else None
+        back = next((n for n in peer.neighbors if n.address == own), None) if peer else None
+        if (peer is None or back is None or tunnel is None or tunnel.since is None
+                or not back.enabled or local.local_as is None
+                or back.remote_as != local.local_as or neighbor.remote_as != peer.local_as):
+            out.append(BgpState(neighbor, BgpPhase.ACTIVE, local_address=own))
+            continue
+        received = tuple(p for p in back.announces if neighbor.accepts.accepts(p))
+        since = max(tunnel.since, neighbor.since, back.since)
+        out.append(BgpState(neighbor, BgpPhase.ESTABLISHED, received, since, own, back.announces))
+    return tuple(out)
+
+
+def device_state(local: DeviceIntent, lookup: PeerLookup) -> DeviceState:
+    tunnels = tunnel_states(local, lookup)
+    return DeviceState(tunnels, bgp_states(local, tunnels, lookup))
+
+
+def stamped(previous: DeviceIntent | None, current: DeviceIntent, now: float) -> DeviceIntent:
+    """current with `since` kept for every endpoint/neighbor that previous already had."""
+    old_tunnels = {t: t.since for t in previous.tunnels} if previous else {}
+    old_neighbors = {n: n.since for n in previous.neighbors} if previous else {}
+    return replace(
+        current,
+        tunnels=tuple(replace(t, since=old_tunnels.get(t, now)) for t in current.tunnels),
+        neighbors=tuple(replace(n, since=old_neighbors.get(n, now)) for n in current.neighbors))
