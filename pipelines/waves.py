@@ -1,0 +1,105 @@
+"""Deploy waves: which gateways change together (pure; no device, no clock).
+
+Rules, in this order:
+- `--canary SITE`: the canary site's gateways go first, one wave per gateway (two gateways of
+  a site are never in one wave), and nothing else shares a canary wave.
+- Then region by region (regions sorted by name, gateways without a region last); a wave never
+  mixes regions.
+- A wave holds at most `max_per_wave` gateways (`--workers N`), never two gateways of one site
+  (the planes of a site back each other up) and never more than one hub gateway (so never both
+  hubs, and never both gateways of a hub).
+- Within a region gateways are taken spokes first, then hubs, each by site id and plane, and
+  put into the first wave of the region that has room and no conflict (first fit). The plan
+  depends only on the set of gateways given, not on their order.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+NO_REGION = ""
+
+
+class WaveError(ValueError):
+    """A wave plan that cannot be made (unknown canary, bad cap, duplicate gateway)."""
+
+
+class WaveKind(StrEnum):
+    CANARY = "canary"
+    REGION = "region"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One gateway to deploy, with what the rules look at."""
+
+    gateway: str
+    site: str
+    site_id: int
+    region: str  # NO_REGION when the site has none
+    hub: bool
+    plane: int  # the gateway's index in its site (0 = the site's first gateway)
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    number: int  # 1-based, the order of deployment
+    kind: WaveKind
+    region: str
+    gateways: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"number": self.number, "kind": str(self.kind), "region": self.region or None,
+                "gateways": list(self.gateways)}
+
+
+def _order(member: Member) -> tuple[bool, int, int, str]:
+    return (member.hub, member.site_id, member.plane, member.gateway)
+
+
+def _fits(wave: list[Member], member: Member, cap: int) -> bool:
+    return (len(wave) < cap
+            and all(m.site != member.site for m in wave)
+            and not (member.hub and any(m.hub for m in wave)))
+
+
+def _pack(members: Sequence[Member], cap: int) -> list[list[Member]]:
+    waves: list[list[Member]] = []
+    for member in sorted(members, key=_order):
+        for wave in waves:
+            if _fits(wave, member, cap):
+                wave.append(member)
+                break
+        else:
+            waves.append([member])
+    return waves
+
+
+def _region_key(region: str) -> tuple[bool, str]:
+    return (region == NO_REGION, region)
+
+
+def plan_waves(members: Sequence[Member], max_per_wave: int,
+               canary: str | None = None) -> tuple[Wave, ...]:
+    """The waves of a deploy; WaveError when the canary site has no gateway among members."""
+    if max_per_wave < 1:
+        raise WaveError(f"at most {max_per_wave} gateways per wave: need at least 1")
+    names = [m.gateway for m in members]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise WaveError(f"gateway(s) listed twice: {', '.join(duplicates)}")
+    groups: list[tuple[WaveKind, str, list[Member]]] = []
+    rest = list(members)
+    if canary is not None:
+        first = sorted((m for m in members if m.site == canary), key=_order)
+        if not first:
+            sites = sorted({m.site for m in members})
+            raise WaveError(f"canary site {canary!r} has no gateway to deploy (sites with "
+                            f"changes: {', '.join(sites) or 'none'})")
+        groups += [(WaveKind.CANARY, m.region, [m]) for m in first]
+        rest = [m for m in members if m.site != canary]
+    for region in sorted({m.region for m in rest}, key=_region_key):
+        mine = [m for m in rest if m.region == region]
+        groups += [(WaveKind.REGION, region, wave) for wave in _pack(mine, max_per_wave)]
+    return tuple(Wave(number, kind, region, tuple(m.gateway for m in wave))
+                 for number, (kind, region, wave) in enumerate(groups, start=1))

@@ -1,0 +1,304 @@
+"""The health gate of a deploy wave: the post-change checks on both ends of every tunnel that
+touches the wave's gateways, retried until they pass or the settle time is up.
+
+Which checks (gate_plan, pure):
+- every tunnel with an end in the wave: IKE SA and CHILD SA at both ends, BGP Established with
+  the expected peer and AS at both ends, and at least the peer site's prefixes received;
+- routes and pings that depend on a wave gateway, where the gateway's reader can observe them
+  (the lab's strongSwan gateways); a reader over ConfigDriver.get_state cannot, and those
+  checks are reported `not-applicable`, never `pass`;
+- a tunnel whose other end changes in a later wave is `skipped` here ("deferred to wave N"):
+  the later wave's gate checks it, when both ends carry the new configuration.
+
+A check that depends on a gateway without any reader is `skipped` (named). The gate passes
+when no check failed.
+"""
+
+import math
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from nornir.core.task import Result, Task
+
+from drivers.nornir_connection import driver_for
+from tasks.health_checks import check_child_state, check_ike_state
+from tasks.health_reader import NO_PING, NO_ROUTES, StateReader
+from tasks.validate import Observation, observe, probe_checks, state_checks
+from tasks.validate_checks import BGP_ESTABLISHED, CheckResult, Kind, Status, skipped
+from tasks.validate_expect import BgpExpect, GatewayExpect
+from tasks.validate_observed import BgpPeer, DeviceReader, ReadError
+
+STATE_KINDS = frozenset({Kind.IKE, Kind.CHILD, Kind.BGP})
+ALL_KINDS = frozenset(Kind)
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIPPED = "skipped"
+    NOT_APPLICABLE = "not-applicable"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    result: CheckResult
+    status: CheckStatus
+
+    @property
+    def name(self) -> str:
+        return self.result.name
+
+    @property
+    def failed(self) -> bool:
+        return self.status is CheckStatus.FAIL
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.result.as_dict(), "status": str(self.status)}
+
+
+def _wrap(result: CheckResult) -> HealthCheck:
+    status = {Status.PASS: CheckStatus.PASS, Status.FAIL: CheckStatus.FAIL,
+              Status.SKIP: CheckStatus.SKIPPED}[result.status]
+    return HealthCheck(result, status)
+
+
+def _not_applicable(result: CheckResult, reason: str) -> HealthCheck:
+    return HealthCheck(replace(result, status=Status.SKIP, observed=f"not applicable: {reason}"),
+                       CheckStatus.NOT_APPLICABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class GatePlan:
+    """What the gate of one wave checks: per gateway (both ends) its share of the checks."""
+
+    wave: frozenset[str]
+    expected: Mapping[str, GatewayExpect]
+    deferred: tuple[HealthCheck, ...] = ()  # skipped: the other end changes in a later wave
+
+    @property
+    def gateways(self) -> tuple[str, ...]:
+        return tuple(sorted(self.expected))
+
+
+def _deferral(gateways: Collection[str], later: Mapping[str, int]) -> str | None:
+    waiting = sorted((later[g], g) for g in gateways if g in later)
+    if not waiting:
+        return None
+    return "deferred: " + ", ".join(f"{g} changes in wave {n}" for n, g in waiting)
+
+
+def _touching(gateways: Collection[str], wave: Collection[str]) -> bool:
+    return any(g in wave for g in gateways)
+
+
+def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
+              later: Mapping[str, int]) -> GatePlan:
+    """The checks of a wave (pure). `later`: gateways that change in a later wave -> its
+    number; a check depending on one is deferred to that wave."""
+    mine = frozenset(wave)
+    plan: dict[str, GatewayExpect] = {}
+    deferred: list[HealthCheck] = []
+
+    def defer(results: Sequence[CheckResult]) -> None:
+        for r in results:
+            reason = _deferral(r.gateways, later)
+            if reason is not None:
+                deferred.append(_wrap(skipped(r, reason)))
+
+    for name, exp in sorted(expected.items()):
+        tunnels = tuple(t for t in exp.tunnels if _touching((t.gateway, t.peer_gateway), mine))
+        if not tunnels:
+            continue
+        names = {t.name for t in tunnels}
+        bgp = tuple(b for b in exp.bgp if b.tunnel in names)
+        routes = tuple(r for r in exp.routes if _touching(r.gateways, mine))
+        pings = tuple(p for p in exp.pings if _touching(p.gateways, mine))
+        keep = [t for t in tunnels if _deferral((t.gateway, t.peer_gateway), later) is None]
+        kept_names = {t.name for t in keep}
+        pending = [t for t in tunnels if t.name not in kept_names]
+        defer([CheckResult(kind, t.gateway, t.name, Status.SKIP, "", "", t.sites,
+                           tuple(sorted({t.gateway, t.peer_gateway})))
+               for t in pending for kind in (Kind.IKE, Kind.CHILD)])
+        defer([CheckResult(Kind.BGP, b.gateway, str(b.address), Status.SKIP, "", "", b.sites,
+                           tuple(sorted({b.gateway, b.peer_gateway})))
+               for b in bgp if b.tunnel not in kept_names])
+        defer([CheckResult(Kind.ROUTE, r.gateway, str(r.prefix), Status.SKIP, "", "",
+                           r.sites, r.gateways) for r in routes])
+        defer([CheckResult(Kind.PING, p.gateway, f"{p.pair[0]}->{p.pair[1]}", Status.SKIP, "",
+                           "", p.sites, p.gateways) for p in pings])
+        plan[name] = replace(
+            exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
+            routes=tuple(r for r in routes if _deferral(r.gateways, later) is None),
+            pings=tuple(p for p in pings if _deferral(p.gateways, later) is None))
+    return GatePlan(mine, plan, tuple(_fill_deferred(deferred, expected)))
+
+
+def _fill_deferred(found: list[HealthCheck], expected: Mapping[str, GatewayExpect]
+                   ) -> list[HealthCheck]:
+    """Give deferred checks their expected text (what the later wave will check)."""
+    out = []
+    for check in found:
+        r = check.result
+        exp = expected.get(r.gateway)
+        text = {Kind.IKE: "IKE SA ESTABLISHED", Kind.CHILD: "CHILD SA INSTALLED",
+                Kind.BGP: f"BGP {BGP_ESTABLISHED}", Kind.ROUTE: "route via a tunnel",
+                Kind.PING: "echo reply"}.get(r.kind, str(r.kind))
+        if exp is not None and r.kind is Kind.BGP:
+            b = next((b for b in exp.bgp if str(b.address) == r.subject), None)
+            text = f"{text} with {r.subject} AS {b.remote_as}" if b else text
+        out.append(HealthCheck(replace(r, expected=text), CheckStatus.SKIPPED))
+    return out
+
+
+# --- evaluating one round of observations (pure) ------------------------------------------
+
+def _prefix_check(exp: BgpExpect, peers: Sequence[BgpPeer] | ReadError,
+                  minimum: int) -> CheckResult:
+    expected = f"at least {minimum} prefix(es) received from {exp.address}"
+
+    def result(status: Status, observed: str) -> CheckResult:
+        return CheckResult(Kind.BGP, exp.gateway, f"{exp.address} prefixes", status,
+                           expected, observed, tuple(sorted(set(exp.sites))),
+                           tuple(sorted({exp.gateway, exp.peer_gateway})))
+
+    if isinstance(peers, ReadError):
+        return result(Status.FAIL, f"unreadable: {peers}")
+    peer = next((p for p in peers if p.address == exp.address), None)
+    if peer is None or peer.state != BGP_ESTABLISHED:
+        return result(Status.FAIL, "no Established session" if peer is None
+                      else f"session {peer.state}")
+    if peer.prefixes_received is None:
+        return result(Status.SKIP, "not checked: the device does not report a prefix count")
+    return result(Status.PASS if peer.prefixes_received >= minimum else Status.FAIL,
+                  f"{peer.prefixes_received} prefix(es) received")
+
+
+def _placeholder(kind: Kind, gateway: str, subject: str, sites: tuple[str, ...],
+                 gateways: tuple[str, ...]) -> CheckResult:
+    return CheckResult(kind, gateway, subject, Status.SKIP, "", "", sites, gateways)
+
+
+def _state_only(exp: GatewayExpect) -> list[HealthCheck]:
+    """Route and ping checks a get_state reader cannot observe."""
+    out = [_not_applicable(replace(
+        _placeholder(Kind.ROUTE, r.gateway, str(r.prefix), r.sites, r.gateways),
+        expected=f"route {r.prefix} via a tunnel"), NO_ROUTES) for r in exp.routes]
+    out += [_not_applicable(replace(
+        _placeholder(Kind.PING, p.gateway, f"{p.pair[0]}->{p.pair[1]}", p.sites, p.gateways),
+        expected=f"echo reply from {p.target} to {p.source}"), NO_PING) for p in exp.pings]
+    return out
+
+
+def evaluate(plan: GatePlan, readers: Mapping[str, DeviceReader | None],
+             prefix_counts: Mapping[str, int]) -> list[HealthCheck]:
+    """Every check of the plan against one round of readers (the readers do the I/O).
+
+    readers: gateway -> its reader, None when it has none; prefix_counts: site -> number of
+    prefixes it announces (the minimum a BGP session towards it must receive).
+    """
+    scope = {g for g, r in readers.items() if r is not None}
+    out: list[HealthCheck] = list(plan.deferred)
+    for name in plan.gateways:
+        exp = plan.expected[name]
+        reader = readers.get(name)
+        if reader is None:  # every check depends on it: all skipped, naming it
+            out += [_wrap(r) for r in state_checks(exp, _unread(), STATE_KINDS, scope)]
+            continue
+        state_only = isinstance(reader, StateReader)
+        kinds = STATE_KINDS if state_only else ALL_KINDS - {Kind.PING, Kind.MTU}
+        obs = observe(reader, kinds)
+        if state_only:  # fields a device does not report are named, not compared
+            out += [_wrap(r) for r in state_checks(exp, obs, {Kind.BGP}, scope)]
+            out += [_wrap(_in_scope(check(t, obs.sas), scope)) for t in exp.tunnels
+                    for check in (check_ike_state, check_child_state)]
+        else:
+            out += [_wrap(r) for r in state_checks(exp, obs, kinds, scope)]
+        for b in exp.bgp:
+            result = _prefix_check(b, obs.peers, prefix_counts.get(b.sites[1], 0))
+            out.append(_wrap(_in_scope(result, scope)))
+        if state_only:
+            out += _state_only(exp)
+        else:
+            out += [_wrap(r) for r in probe_checks(exp, reader, ALL_KINDS, scope)]
+    return sorted(out, key=lambda c: (c.result.kind, c.result.gateway, c.result.subject))
+
+
+def _in_scope(result: CheckResult, scope: Collection[str]) -> CheckResult:
+    outside = sorted(g for g in result.gateways if g not in scope)
+    if not outside:
+        return result
+    return skipped(result, f"{', '.join(outside)} not validated (no reader for it)")
+
+
+def _unread() -> Observation:
+    unread = ReadError("not read")
+    return Observation(unread, unread, unread)
+
+
+# --- the bounded retry loop ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One read of every gate gateway: readers, and the wave gateways that did not answer."""
+
+    readers: Mapping[str, DeviceReader | None]
+    unreachable: Mapping[str, str] = field(default_factory=dict)  # gateway -> error
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    checks: tuple[HealthCheck, ...]
+    attempts: int
+    seconds: float
+    unreachable: Mapping[str, str]  # wave gateways that broke off (gateway -> error)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.unreachable and not any(c.failed for c in self.checks)
+
+    @property
+    def failed(self) -> tuple[HealthCheck, ...]:
+        return tuple(c for c in self.checks if c.failed)
+
+    def counts(self) -> dict[str, int]:
+        return {str(s): sum(1 for c in self.checks if c.status is s) for s in CheckStatus}
+
+
+def wait_healthy(plan: GatePlan, read: Callable[[], Round], prefix_counts: Mapping[str, int],
+                 settle: float, interval: float,
+                 progress: Callable[[int, list[HealthCheck]], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> GateResult:
+    """Read and check until every check passes, a wave gateway breaks off, or `settle`
+    seconds are up (then the last round's checks are the verdict). At most
+    settle / interval + 2 rounds."""
+    start = clock()
+    deadline = start + max(settle, 0.0)
+    rounds = math.floor(max(settle, 0.0) / max(interval, 1e-3)) + 2
+    checks: list[HealthCheck] = []
+    attempt = 0
+    for attempt in range(1, rounds + 1):
+        observed = read()
+        gone = {g: e for g, e in observed.unreachable.items() if g in plan.wave}
+        checks = evaluate(plan, observed.readers, prefix_counts)
+        if progress is not None:
+            progress(attempt, checks)
+        if gone:
+            return GateResult(tuple(checks), attempt, clock() - start, gone)
+        if not any(c.failed for c in checks):
+            break
+        left = deadline - clock()
+        if left <= 0:
+            break
+        sleep(min(interval, left))
+    return GateResult(tuple(checks), attempt, clock() - start, {})
+
+
+# --- Nornir task: one get_state ------------------------------------------------------------
+
+def read_state(task: Task) -> Result:
+    """The host's DeviceState through its driver (drivers.base.ConfigDriver.get_state)."""
+    return Result(host=task.host, result=driver_for(task).get_state())
+
