@@ -1,6 +1,7 @@
 """Nornir tasks that change devices: diff, commit (confirmed), confirm and rollback.
 
-The candidate is the gateway's rendered file for its platform and transport (CANDIDATE_FILES),
+The candidate is the gateway's rendered file for its platform and transport (CANDIDATE_FILES;
+strongSwan: all its rendered files packed into one text, CANDIDATE_BUNDLES),
 with `${dcvpn-secret:...}` references resolved only on the way to the device. Nothing a task
 returns or raises carries a secret: diffs come masked from the driver, and every text is also
 scrubbed of the resolved values themselves.
@@ -23,11 +24,14 @@ from drivers.base import ConfigDiff, ConfigDriver, LoadMode
 from drivers.errors import DriverError, UnsupportedError
 from drivers.nornir_connection import driver_for
 from drivers.redact import MASK, hide
+from drivers.strongswan_bundle import pack as pack_files
 from inventory.model import Platform, Transport
 from tasks.pki.files import default_secrets_dir
 from tasks.pki.psk import resolve_secrets
+from tasks.read_back import reader_for
 from tasks.render import render_gateway
 from tasks.render_context import SECRET_PREFIX
+from tasks.running_intent import ParseError
 from tasks.semantic_diff import mask_secrets
 
 # the rendered file each driver loads as its candidate
@@ -36,6 +40,12 @@ CANDIDATE_FILES: dict[tuple[Platform, Transport], str] = {
     (Platform.IOSXE, Transport.NETCONF): "config.xml",
     (Platform.IOSXE, Transport.SSH): "config.cli",
 }
+# drivers whose candidate is all the gateway's rendered files in one text
+# (drivers/strongswan_bundle.py); the secret references are resolved in the packed text
+CANDIDATE_BUNDLES: frozenset[tuple[Platform, Transport]] = frozenset({
+    (Platform.STRONGSWAN, Transport.LOCAL),
+    (Platform.STRONGSWAN, Transport.SSH),
+})
 _REF = re.compile(re.escape(SECRET_PREFIX) + r"[^}]*\}")
 
 
@@ -68,6 +78,8 @@ def secrets_folder(task: Task, override: str | None = None) -> Path:
 def rendered_candidate(task: Task) -> str:
     host = task.host
     key = (Platform(str(host.platform)), Transport(str(host.get("transport"))))
+    if key in CANDIDATE_BUNDLES:
+        return pack_files(render_gateway(host["compiled"], host.name))
     name = CANDIDATE_FILES.get(key)
     if name is None:
         raise UnsupportedError(f"{host.name}: no candidate file for {key[0]} over {key[1]}")
@@ -109,18 +121,40 @@ def _load_and_diff(driver: ConfigDriver, config: str) -> ConfigDiff:
         raise
 
 
-def diff_device(task: Task, config: str | None = None,
-                secrets_dir: str | None = None) -> Result:
-    """Load the candidate, diff it against the running configuration, discard it."""
+def _read_running(driver: ConfigDriver, platform: Platform) -> dict[str, Any] | None:
+    """The running configuration read back into intent (tasks.running_intent); None when no
+    parser reads this platform. The text itself never leaves the task (it holds secrets)."""
+    reader = reader_for(platform)
+    if reader is None:
+        return None
+    return reader.parse(driver.get_running())
+
+
+def diff_device(task: Task, config: str | None = None, secrets_dir: str | None = None,
+                read_running: bool = False) -> Result:
+    """Load the candidate, diff it against the running configuration, discard it.
+
+    With read_running, result["running_intent"] is the running configuration read back into
+    intent (read before the candidate is loaded), for the semantic diff of `dcvpn diff`; None
+    with result["running_error"] when a dcvpn object on the device cannot be read.
+    """
     text = config if config is not None else rendered_candidate(task)
     resolved, values = resolve(task, text, secrets_dir)
+    outcome: dict[str, Any] = {}
     with _no_secrets(values):
         driver = driver_for(task)
+        if read_running:
+            try:
+                outcome["running_intent"] = _read_running(driver,
+                                                          Platform(str(task.host.platform)))
+            except ParseError as exc:  # the diffs below still say what would change
+                outcome["running_intent"] = None
+                outcome["running_error"] = f"{task.host.name}: running configuration: {exc}"
         diff = _load_and_diff(driver, resolved)
         driver.discard()
         view = _diff_view(diff, values)
-    return Result(host=task.host, result={"diff": view, "changed": not diff.empty},
-                  diff=_shown(view), changed=not diff.empty)
+    outcome.update(diff=view, changed=not diff.empty)
+    return Result(host=task.host, result=outcome, diff=_shown(view), changed=not diff.empty)
 
 
 def commit_device(task: Task, confirm_timeout: int | None, config: str | None = None,
