@@ -142,6 +142,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--no-auto-confirm", action="store_true", default=_flag("no_auto_confirm"),
                    help="leave healthy commits pending for dcvpn confirm / rollback "
                         "[env DCVPN_NO_AUTO_CONFIRM=1]")
+    p.add_argument("--first", default=_env("first"), metavar="GW[,GW...]",
+                   help="deploy these gateways first, before the canary and the regions "
+                        "(dcvpn onboard uses it) [env DCVPN_FIRST]")
     p.add_argument("--rollback-all", action="store_true", default=_flag("rollback_all"),
                    help="when a wave fails, also roll back the earlier, confirmed waves "
                         "[env DCVPN_ROLLBACK_ALL=1]")
@@ -196,7 +199,8 @@ def _options(args: argparse.Namespace) -> DeployOptions:
         canary=args.canary or None, dry_run=args.dry_run,
         auto_confirm=not args.no_auto_confirm, workers=_number(args, "workers", int, 1),
         settle=_number(args, "settle", float, 0), interval=_number(args, "interval", float, 0.1),
-        rollback_all=args.rollback_all, secrets_dir=args.secrets_dir)
+        rollback_all=args.rollback_all, secrets_dir=args.secrets_dir,
+        first=tuple(sorted({g.strip() for g in (args.first or "").split(",") if g.strip()})))
     if options.settle + CONFIRM_MARGIN > options.confirm_timeout:
         raise _UsageError(f"--settle {options.settle:g}s leaves no time to confirm within "
                           f"--confirm-timeout {options.confirm_timeout}s (need settle + "
@@ -297,7 +301,7 @@ def _finish(args: argparse.Namespace, run: RunRecord, code: int, live: _Live) ->
 
 
 def _options_dict(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("confirm_timeout", "canary", "dry_run", "no_auto_confirm", "rollback_all",
+    keys = ("confirm_timeout", "canary", "first", "dry_run", "no_auto_confirm", "rollback_all",
             "workers", "settle", "interval", "site", "lab", "lab_dir", "report", "state")
     out = {k: getattr(args, k, None) for k in keys if hasattr(args, k)}
     if getattr(args, "shard", None) is not None:

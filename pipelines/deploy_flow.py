@@ -72,6 +72,7 @@ class DeployOptions:
     interval: float = 2.0
     rollback_all: bool = False
     secrets_dir: str | None = None
+    first: tuple[str, ...] = ()
 
 
 def members(compiled: CompiledFabric, gateways: Collection[str]) -> list[Member]:
@@ -179,7 +180,7 @@ class Deployer:
 
     def plan(self, changed: Collection[str]) -> tuple[Wave, ...]:
         waves = plan_waves(members(self.fleet.compiled, changed), self.options.workers,
-                           self.options.canary)
+                           self.options.canary, self.options.first)
         for wave in waves:
             self.run.waves.append(WaveRecord(wave.number, str(wave.kind), wave.region,
                                              wave.gateways))
@@ -262,8 +263,8 @@ class Deployer:
 
     def _wave(self, wave: Wave, record: WaveRecord, total: int,
               later: Mapping[str, int]) -> Exit:
-        where = f"canary {wave.gateways[0]}" if wave.kind == "canary" else (
-            f"region {wave.region or '(none)'}")
+        where = (f"canary {wave.gateways[0]}" if wave.kind == "canary" else "first" if
+                 wave.kind == "first" else f"region {wave.region or '(none)'}")
         self.say(f"wave {wave.number}/{total} ({where}): committing "
                  f"{', '.join(wave.gateways)}")
         committed, failed, lost = self._commit(wave)

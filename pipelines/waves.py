@@ -25,6 +25,7 @@ class WaveError(ValueError):
 
 
 class WaveKind(StrEnum):
+    FIRST = "first"
     CANARY = "canary"
     REGION = "region"
 
@@ -80,8 +81,13 @@ def _region_key(region: str) -> tuple[bool, str]:
 
 
 def plan_waves(members: Sequence[Member], max_per_wave: int,
-               canary: str | None = None) -> tuple[Wave, ...]:
-    """The waves of a deploy; WaveError when the canary site has no gateway among members."""
+               canary: str | None = None, first: Sequence[str] = ()) -> tuple[Wave, ...]:
+    """The waves of a deploy; WaveError when the canary site has no gateway among members.
+
+    `first` names gateways that go before everything else (packed by the same rules, across
+    regions): onboarding deploys the new site, a hub and a regional peer first. A gateway of
+    `first` without changes is not in `members` and so not deployed.
+    """
     if max_per_wave < 1:
         raise WaveError(f"at most {max_per_wave} gateways per wave: need at least 1")
     names = [m.gateway for m in members]
@@ -89,14 +95,20 @@ def plan_waves(members: Sequence[Member], max_per_wave: int,
     if duplicates:
         raise WaveError(f"gateway(s) listed twice: {', '.join(duplicates)}")
     groups: list[tuple[WaveKind, str, list[Member]]] = []
+    chosen = set(first)
+    early = [m for m in members if m.gateway in chosen]
+    for wave in _pack(early, max_per_wave):
+        regions = {m.region for m in wave}
+        groups.append((WaveKind.FIRST, regions.pop() if len(regions) == 1 else NO_REGION, wave))
+    members = [m for m in members if m.gateway not in chosen]
     rest = list(members)
     if canary is not None:
-        first = sorted((m for m in members if m.site == canary), key=_order)
-        if not first:
+        leading = sorted((m for m in members if m.site == canary), key=_order)
+        if not leading:
             sites = sorted({m.site for m in members})
             raise WaveError(f"canary site {canary!r} has no gateway to deploy (sites with "
                             f"changes: {', '.join(sites) or 'none'})")
-        groups += [(WaveKind.CANARY, m.region, [m]) for m in first]
+        groups += [(WaveKind.CANARY, m.region, [m]) for m in leading]
         rest = [m for m in members if m.site != canary]
     for region in sorted({m.region for m in rest}, key=_region_key):
         mine = [m for m in rest if m.region == region]

@@ -93,3 +93,22 @@ def test_unusable_plans_are_refused_with_the_reason() -> None:
         plan_waves(one, 0)
     with pytest.raises(WaveError, match="listed twice: a-gw1"):
         plan_waves(one * 2, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fleets(), st.integers(1, 6), st.data())
+def test_first_gateways_go_before_everything_by_the_same_rules(
+        members: list[Member], cap: int, data: st.DataObject) -> None:
+    names = sorted(m.gateway for m in members)
+    first = data.draw(st.lists(st.sampled_from([*names, "not-changed-gw1"]), unique=True))
+    waves = plan_waves(members, cap, first=first)
+    info = _by_name(members)
+    assert sorted(g for w in waves for g in w.gateways) == names
+    early = [w for w in waves if w.kind is WaveKind.FIRST]
+    assert waves[:len(early)] == tuple(early)  # all first waves lead
+    assert sorted(g for w in early for g in w.gateways) == sorted(set(first) & set(names))
+    for wave in early:
+        mine = [info[g] for g in wave.gateways]
+        assert len(mine) <= cap
+        assert len({m.site for m in mine}) == len(mine)
+        assert sum(m.hub for m in mine) <= 1
