@@ -189,7 +189,7 @@ def check_schema(report: dict[str, Any]) -> None:
     assert isinstance(report["errors"], list)
     for wave in report["waves"]:
         assert set(wave) == {"number", "kind", "region", "gateways", "outcome", "health"}
-        assert wave["kind"] in ("canary", "region")
+        assert wave["kind"] in ("first", "canary", "region")
         health = wave["health"]
         if health is not None:
             assert set(health) == {"healthy", "attempts", "seconds", "counts", "failed",
