@@ -12,10 +12,13 @@ from drivers.ncclient_session import children_named, leaf_text
 
 Element = etree._Element
 
-# RPC of each part of the state
+# RPC of each part of the state; the detail style carries the negotiated algorithms,
+# identities and VPN names that the brief style leaves out
 STATE_RPCS = {
-    "ike": "<get-ike-security-associations-information/>",
-    "ipsec": "<get-security-associations-information/>",
+    "ike": "<get-ike-security-associations-information><detail/>"
+           "</get-ike-security-associations-information>",
+    "ipsec": "<get-security-associations-information><detail/>"
+             "</get-security-associations-information>",
     "bgp": "<get-bgp-summary-information/>",
 }
 
@@ -38,10 +41,20 @@ IKE_CIPHERS = {"aes-256-gcm": "aes256gcm16", "aes-128-gcm": "aes128gcm16",
 IKE_HASHES = {"hmac-sha1-96": "sha1", "hmac-sha256-128": "sha256", "hmac-sha384-192": "sha384",
               "hmac-sha512-256": "sha512", "sha-256": "sha256", "sha-384": "sha384",
               "sha-512": "sha512", "sha1": "sha1", "md5": "md5"}
+# [U] `Pseudo random function:` of the IKE SA detail
+IKE_PRFS = {"hmac-sha1": "sha1", "hmac-sha256": "sha256", "hmac-sha384": "sha384",
+            "hmac-sha512": "sha512", "hmac-md5": "md5"}
 
 
 def _text(parent: Element, name: str) -> str:
     return leaf_text(next(children_named(parent, name), None))
+
+
+def _deep(parent: Element, name: str) -> str:
+    """A leaf anywhere below parent (detail replies nest algorithms in ike-sa-algorithms)."""
+    for element in parent.iter(name):
+        return leaf_text(element)
+    return ""
 
 
 def _int(text: str) -> int | None:
@@ -51,20 +64,24 @@ def _int(text: str) -> int | None:
 
 def ike_sas(reply: Element) -> tuple[IkeSa, ...]:
     out = []
-    for sa in reply.iter("ike-security-associations"):
-        state = _text(sa, "ike-sa-state")
-        encryption = _text(sa, "ike-sa-encryption-algorithm")
-        integrity = _text(sa, "ike-sa-authentication-algorithm")
-        prf = _text(sa, "ike-sa-prf-algorithm")
-        out.append(IkeSa(
-            local_address=_text(sa, "ike-sa-local-address"),
-            remote_address=_text(sa, "ike-sa-remote-address"),
-            state=IKE_STATES.get(state.upper(), state.upper()),
-            encryption=IKE_CIPHERS.get(encryption, encryption),
-            integrity=IKE_HASHES.get(integrity, integrity) or None,
-            prf=IKE_HASHES.get(prf.removeprefix("hmac-"), prf) or None,
-            dh_group=_int(_text(sa, "ike-sa-dh-group")),
-        ))
+    for tag in ("ike-security-associations", "ike-security-associations-block"):
+        for sa in reply.iter(tag):
+            state = _text(sa, "ike-sa-state")
+            encryption = _deep(sa, "ike-sa-encryption-algorithm")
+            integrity = _deep(sa, "ike-sa-authentication-algorithm")
+            prf = _deep(sa, "ike-sa-prf-algorithm")
+            dh = _deep(sa, "ike-sa-dhgroup") or _deep(sa, "ike-sa-dh-group")
+            out.append(IkeSa(
+                local_address=_text(sa, "ike-sa-local-address"),
+                remote_address=_text(sa, "ike-sa-remote-address"),
+                state=IKE_STATES.get(state.upper(), state.upper()),
+                local_id=_text(sa, "ike-sa-local-id"),
+                remote_id=_text(sa, "ike-sa-remote-id"),
+                encryption=IKE_CIPHERS.get(encryption, encryption),
+                integrity=IKE_HASHES.get(integrity, integrity) or None,
+                prf=IKE_PRFS.get(prf) or IKE_HASHES.get(prf, prf) or None,
+                dh_group=_int(dh),
+            ))
     return tuple(out)
 
 

@@ -137,6 +137,10 @@ def test_a_fourth_site_joins_with_every_tunnel_validated_and_none_renumbered(
     state = _state(fleet, "ob4-gw1")
     assert sum(1 for sa in state.ike_sas if sa.state == "ESTABLISHED") == 3
     assert sorted(s.state for s in state.bgp_sessions) == ["Established"] * 3
+    # with the negotiated algorithms of the strict profile (what the health gate compared)
+    assert {(sa.encryption, sa.prf, sa.dh_group) for sa in state.ike_sas} == {
+        ("aes256gcm16", "sha384", 20)}
+    assert all(sa.remote_id.endswith(".obfab.dcvpn") for sa in state.ike_sas)
 
 
 def test_dry_run_changes_nothing(fleet: dict[str, Any],
