@@ -16,8 +16,12 @@ from inventory.lint import RULES, lint, worst
 from inventory.loader import LoadedFabric, load_fabric
 from inventory.topology import CompiledFabric, compile_fabric
 from pipelines import (
+    deploy_cmd,
+    diagnose_cmd,
     diff_cmd,
     lab_cmd,
+    metrics_cmd,
+    onboard_cmd,
     pki_cmd,
     sharding,
     topology_report,
@@ -197,9 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="dry run: what a deploy would change, per gateway",
                        description="Per gateway: the semantic IPsec/BGP changes (tunnels, "
                                    "proposals, lifetimes, BGP neighbors, prefixes) and a "
-                                   "unified diff of every rendered file, secrets masked. "
-                                   "--offline OUT_OLD compares with an earlier `dcvpn render` "
-                                   "output, without any device. Nothing is changed anywhere.")
+                                   "unified diff, secrets masked. By default against the "
+                                   "devices (running config vs rendered, plus the device's "
+                                   "native diff; the candidate is always discarded); --lab "
+                                   "targets the staging lab's devices. --offline OUT_OLD "
+                                   "compares with an earlier `dcvpn render` output, without "
+                                   "any device. Nothing is changed anywhere. Exit 3 when a "
+                                   "device could not be compared.")
     _add_fabric(p)
     _add_format(p, ("text", "json", "markdown"))
     p.add_argument("--offline", default=_env("offline"), metavar="OUT_OLD",
@@ -212,12 +220,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-code", action="store_true",
                    default=_env("exit_code") in ("1", "true", "yes"),
                    help="exit 1 when anything would change [env DCVPN_EXIT_CODE]")
+    p.add_argument("--lab", action="store_true",
+                   default=_env("lab") in ("1", "true", "yes"),
+                   help="compare with the staging lab's devices (its devices.json) [env DCVPN_LAB]")
+    p.add_argument("--lab-dir", default=_env("lab_dir"), metavar="DIR",
+                   help="the lab's directory (default /run/dcvpn-lab/<fabric>) "
+                        "[env DCVPN_LAB_DIR]")
+    p.add_argument("--workers", type=int, default=_env("workers", str(diff_cmd.DEFAULT_WORKERS)),
+                   metavar="N", help="devices diffed at once (default "
+                   f"{diff_cmd.DEFAULT_WORKERS}) [env DCVPN_WORKERS]")
     sharding.add_option(p)
     p.set_defaults(handler=cmd_diff)
 
     pki_cmd.register(sub)
     lab_cmd.register(sub)
+    deploy_cmd.register(sub)
     validate_cmd.register(sub)
+    diagnose_cmd.register(sub)
+    metrics_cmd.register(sub)
+    onboard_cmd.register(sub)
     window_cmd.register(sub)
     return parser
 

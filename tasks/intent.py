@@ -50,7 +50,7 @@ def gateway_intent(compiled: CompiledFabric, gateway: str) -> dict[str, Any]:
                 "timers": view.spec.bgp.timers.model_dump(),
                 "max_prefixes": view.spec.bgp.max_prefixes},
         "prefixes": {"announce": [str(p) for p in view.own_prefixes],
-                     "accept": [str(p) for p in view.fabric_prefixes]},
+                     "accept": list(view.fabric_prefix_texts)},
         "tunnels": tunnels,
         "bgp_neighbors": neighbors,
     }

@@ -93,6 +93,13 @@ class GatewayView:
         own = {position.get(p) for p in self.site.prefixes}
         return tuple(p for i, p in enumerate(self.compiled.fabric_prefixes) if i not in own)
 
+    @property
+    def fabric_prefix_texts(self) -> tuple[str, ...]:
+        """fabric_prefixes as strings (formatted once per fabric, not once per gateway)."""
+        index = fabric_index(self.compiled)
+        own = {index.position.get(p) for p in self.site.prefixes}
+        return tuple(t for i, t in enumerate(index.prefix_texts) if i not in own)
+
     @cached_property
     def tunnels(self) -> tuple[TunnelView, ...]:
         index = fabric_index(self.compiled)
@@ -132,6 +139,7 @@ class FabricIndex:
     sites: dict[str, Site]
     position: dict[IPv4Network, int]  # prefix -> its index in compiled.fabric_prefixes
     site_positions: tuple[tuple[int, ...], ...]  # per fabric.sites entry: its prefixes' indexes
+    prefix_texts: tuple[str, ...]  # compiled.fabric_prefixes as strings
 
     def prefixes_of(self, sites: Iterable[int]) -> tuple[IPv4Network, ...]:
         """The prefixes of fabric.sites[i] for each i, sorted (as fabric_prefixes is)."""
@@ -156,6 +164,7 @@ def fabric_index(compiled: CompiledFabric) -> FabricIndex:
         compiled, gateways, sites={s.name: s for s in compiled.fabric.sites}, position=position,
         site_positions=tuple(tuple(position[p] for p in s.prefixes)
                              for s in compiled.fabric.sites),
+        prefix_texts=tuple(str(p) for p in compiled.fabric_prefixes),
     )
     _last_index = index
     return index

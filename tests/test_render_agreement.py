@@ -1,18 +1,18 @@
 """Both ends of every tunnel agree, read back from the two endpoints' rendered files.
 
-Each platform's files are parsed by tests/parse_<platform>.py, written independently of the
-renderers' tables: proposals intersect, identities match the peer's expected remote identity,
-inner addresses are the two ends of one link, BGP ASNs and neighbor addresses mirror.
+Each platform's files are parsed by tasks/parse_<platform>.py (the parsers `dcvpn diff` reads
+running configurations with), written independently of the renderers' tables: proposals
+intersect, identities match the peer's expected remote identity, inner addresses are the two
+ends of one link, BGP ASNs and neighbor addresses mirror.
 """
 
-import importlib
 from ipaddress import IPv4Interface
 from typing import Any
 
 import pytest
 import yaml
 from conftest import EXAMPLES
-from rendered import RenderedTunnel
+from rendered import RenderedTunnel, parsed
 
 from inventory.loader import parse_fabric
 from inventory.topology import CompiledFabric, compile_fabric
@@ -40,9 +40,7 @@ VARIANTS = {
 
 
 def _parsed(compiled: CompiledFabric, gateway: str, platform: str) -> list[RenderedTunnel]:
-    parser = importlib.import_module(f"parse_{platform}")
-    result: list[RenderedTunnel] = parser.tunnels(render_gateway(compiled, gateway))
-    return result
+    return parsed(platform, render_gateway(compiled, gateway))
 
 
 def _find(tunnels: list[RenderedTunnel], local: str, peer: str) -> RenderedTunnel:

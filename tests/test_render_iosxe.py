@@ -10,16 +10,16 @@ from functools import cache
 from ipaddress import IPv4Interface
 from typing import Any
 
-import parse_iosxe
 import pytest
 import yaml
 from conftest import EXAMPLES
-from rendered import RenderedTunnel
+from rendered import RenderedTunnel, tunnels
 
 from inventory.crypto import DH_GROUPS
 from inventory.model import Fabric
 from inventory.topology import CompiledFabric, compile_fabric
 from lab.yang import yang_dir
+from tasks import parse_iosxe
 from tasks.errors import RenderError
 from tasks.render import render_gateway
 from tasks.render_context import SECRET_PREFIX, gateway_view, secret_ref
@@ -399,6 +399,6 @@ def _expected(fabric: CompiledFabric, gateway: str) -> list[RenderedTunnel]:
 def test_cli_and_xml_carry_the_model(variant: str, gateway: str) -> None:
     fabric = compiled(*VARIANTS[variant])
     files = render_gateway(fabric, gateway)
-    from_cli = parse_iosxe.tunnels(files)
+    from_cli = tunnels(parse_iosxe.from_cli(files["config.cli"]))
     assert from_cli == _expected(fabric, gateway)
-    assert parse_iosxe.tunnels_from_xml(files) == from_cli
+    assert tunnels(parse_iosxe.from_xml(files["config.xml"])) == from_cli

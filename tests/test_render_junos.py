@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import fabric_factory
-import parse_junos
 import pytest
 import yaml
 from conftest import EXAMPLES
-from rendered import RenderedTunnel
+from rendered import RenderedTunnel, tunnels
 
 from inventory.crypto import DH_GROUPS
 from inventory.model import Fabric
 from inventory.topology import CompiledFabric, compile_fabric
 from lab.yang import yang_dir
+from tasks import parse_junos
 from tasks.errors import RenderError
 from tasks.pki.psk import ensure_psks, resolve_secrets
 from tasks.render import render_gateway
@@ -603,6 +603,6 @@ def _expected(fabric: CompiledFabric, gateway: str) -> list[RenderedTunnel]:
 def test_xml_and_set_carry_the_model(variant: str, gateway: str) -> None:
     fabric = compiled(*VARIANTS[variant])
     files = render_gateway(fabric, gateway)
-    from_xml = parse_junos.tunnels(files)
+    from_xml = tunnels(parse_junos.from_xml(files["config.xml"]))
     assert from_xml == _expected(fabric, gateway)
-    assert parse_junos.tunnels_from_set(files) == from_xml
+    assert tunnels(parse_junos.from_set(files["config.set"])) == from_xml

@@ -11,7 +11,6 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-import parse_strongswan
 import pytest
 from conftest import EXAMPLES, require_binary
 from cryptography import x509
@@ -19,10 +18,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fabric_factory import fabric, site
+from rendered import parsed
 
 from inventory.loader import load_fabric
 from inventory.model import DataPlane, Fabric, Platform
 from inventory.topology import compile_fabric, ike_identity
+from tasks import parse_strongswan
 from tasks.errors import RenderError
 from tasks.render import render_gateway
 from tasks.render_context import SECRET_PREFIX
@@ -496,7 +497,7 @@ def test_parser_sees_both_ends_agree(name: str) -> None:
     fab = VARIANTS[name]()
     compiled = compile_fabric(fab)
     rendered = render_all(fab)
-    by_gateway = {gw: parse_strongswan.tunnels(files) for gw, files in rendered.items()}
+    by_gateway = {gw: parsed("strongswan", files) for gw, files in rendered.items()}
     for tunnel in compiled.tunnels:
         a, b = tunnel.endpoints
         (ta,) = [t for t in by_gateway[a.gateway] if t.peer_public_ip == str(b.public_ip)]
