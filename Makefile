@@ -14,7 +14,7 @@ DEB_PACKAGES := python3-venv iproute2 strongswan-swanctl strongswan-charon charo
 	netconfd rsync curl
 
 .PHONY: install install-dev deps demo test check lint typecheck unit bench bench-render \
-	gitlab-ci-local clean
+	bench-emulators gitlab-ci-local clean
 
 $(BIN)/dcvpn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench: install-dev
 
 bench-render: install-dev
 	$(BIN)/python bench/bench_render.py
+
+# NETCONF emulator load test: 200 emulators in one process, 50 ncclient clients (issue 5)
+bench-emulators: install-dev
+	$(BIN)/python bench/bench_emulators.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache
