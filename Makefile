@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 DEB_PACKAGES := python3-venv iproute2 strongswan-swanctl strongswan-charon charon-systemd \
 	libcharon-extra-plugins libstrongswan-extra-plugins libstrongswan-standard-plugins \
 	strongswan-pki frr nftables iputils-ping libyang2-dev libyang2-tools graphviz openssl \
-	netconfd rsync curl
+	netconfd rsync curl pebble
 
 .PHONY: install install-dev deps demo test check lint typecheck unit bench bench-render \
 	bench-emulators gitlab-ci-local clean

@@ -10,7 +10,12 @@ certificate-authenticated fabric), or the CA or CRL next-update within the windo
 certificate counts: a gateway still in the model cannot authenticate with it, so it must be
 reissued (`issue --reissue-revoked`) or removed from the model. 2 bad input: unusable
 model, unknown site, corrupt file, missing or wrong passphrase, certificates/CRL/key from
-another CA. Bad input changes nothing.
+another CA. Bad input changes nothing. 3: the external ACME CA could not be reached or refused
+a request (ACME directories only).
+
+ACME: `init --acme-directory URL --acme-root ROOT.pem` makes the PKI directory's issuer an
+external ACME CA (RFC 8555) instead of a fabric CA; issue, renew, revoke and status then
+work the same way against it (tasks.pki.acme_issue).
 """
 
 from __future__ import annotations
@@ -33,9 +38,11 @@ from inventory.loader import LoadedFabric, load_fabric
 from inventory.model import Fabric, Gateway
 from inventory.topology import CompiledFabric, compile_fabric
 from pipelines.exit_codes import Exit
+from tasks.pki.acme_config import CHALLENGES, DEFAULT_HTTP_LISTEN, AcmeConfig
+from tasks.pki.acme_issue import acme_issue_certs, acme_renew_certs, acme_revoke, init_acme
 from tasks.pki.ca import CA_DAYS, CRL_DAYS, init_ca
 from tasks.pki.crl import REASONS, revoke
-from tasks.pki.errors import CaExistsError, PkiError
+from tasks.pki.errors import AcmeError, CaExistsError, PkiError
 from tasks.pki.files import default_pki_dir, default_secrets_dir
 from tasks.pki.issue import DEFAULT_DAYS, CertResult, Outcome, issue_certs, renew_certs
 from tasks.pki.keys import KEY_TYPES, PASSPHRASE_ENV, Passphrase
@@ -126,6 +133,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--ca-days", default=_env("ca_days", str(CA_DAYS)), metavar="N",
                    help=f"CA validity in days (default {CA_DAYS}) [env DCVPN_CA_DAYS]")
     _crl_days_option(p)
+    _acme_options(p)
     p.set_defaults(handler=_guard(cmd_init))
 
     p = _parser(sub, "issue", help="one certificate per gateway (idempotent)",
@@ -193,6 +201,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=_guard(cmd_psk))
 
 
+def _acme_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "ACME issuer", "Certificates from an external ACME CA (RFC 8555) instead of a fabric "
+        "CA. Recorded in the PKI directory (acme.json); credentials stay out of the model and "
+        "out of that file.")
+    g.add_argument("--acme-directory", default=_env("acme_directory"), metavar="URL",
+                   help="the CA's ACME directory URL (https) [env DCVPN_ACME_DIRECTORY]")
+    g.add_argument("--acme-root", default=_env("acme_root"), metavar="FILE",
+                   help="PEM root certificate of the ACME CA: the trust anchor delivered to "
+                        "the gateways [env DCVPN_ACME_ROOT]")
+    g.add_argument("--acme-ca-bundle", default=_env("acme_ca_bundle"), metavar="FILE",
+                   help="PEM CA bundle trusted for the ACME server's TLS (default: the "
+                        "system store) [env DCVPN_ACME_CA_BUNDLE]")
+    g.add_argument("--acme-challenge", default=_env("acme_challenge", "http-01"),
+                   metavar="|".join(CHALLENGES),
+                   help="how control of the names is proven (default http-01) "
+                        "[env DCVPN_ACME_CHALLENGE]")
+    g.add_argument("--acme-http-listen", default=_env("acme_http_listen", DEFAULT_HTTP_LISTEN),
+                   metavar="HOST:PORT",
+                   help=f"http-01 responder address (default {DEFAULT_HTTP_LISTEN}) "
+                        "[env DCVPN_ACME_HTTP_LISTEN]")
+    g.add_argument("--acme-dns-hook", default=_env("acme_dns_hook"), metavar="PROGRAM",
+                   help="dns-01: run as PROGRAM add|remove NAME VALUE to publish TXT records "
+                        "[env DCVPN_ACME_DNS_HOOK]")
+    g.add_argument("--acme-eab-kid", default=_env("acme_eab_kid"), metavar="KID",
+                   help="External Account Binding key id [env DCVPN_ACME_EAB_KID]")
+    g.add_argument("--acme-eab-hmac-env", default=_env("acme_eab_hmac_env"), metavar="NAME",
+                   help="NAME of the environment variable holding the EAB HMAC key (never "
+                        "the key itself) [env DCVPN_ACME_EAB_HMAC_ENV]")
+    env_contact = _env("acme_contact")
+    g.add_argument("--acme-contact", action="append", metavar="mailto:ADDR",
+                   default=env_contact.split(",") if env_contact else None,
+                   help="account contact (repeatable) [env DCVPN_ACME_CONTACT, comma "
+                        "separated]")
+
+
 def _days_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--days", default=_env("days"), metavar="N",
                    help="certificate validity in days (default: the model's "
@@ -226,6 +270,8 @@ def _guard(fn: Handler) -> Handler:
             code = Exit.BAD_INPUT
         except CaExistsError as exc:
             lines, code = [f"{name}: {exc}"], Exit.FAILED
+        except AcmeError as exc:
+            lines, code = [f"{name}: {exc}"], Exit.DEVICE
         except (PkiError, TopologyError, _UsageError) as exc:
             lines, code = [f"{name}: {exc}"], Exit.BAD_INPUT
         except OSError as exc:
@@ -348,8 +394,50 @@ def _refused(results: Sequence[CertResult], name: str, *outcomes: Outcome) -> in
 
 # --- sub-commands ----------------------------------------------------------------------------
 
+def _acme_init(args: argparse.Namespace, fabric: Fabric) -> int:
+    if not args.acme_root:
+        raise _UsageError("--acme-directory needs --acme-root FILE: the ACME CA's root "
+                          "certificate, which the gateways will trust")
+    root_path = Path(args.acme_root)
+    try:
+        root_pem = root_path.read_bytes()
+    except OSError as exc:
+        raise _UsageError(f"--acme-root {root_path}: {exc.strerror}") from None
+    bundle = str(Path(args.acme_ca_bundle).resolve()) if args.acme_ca_bundle else None
+    config = AcmeConfig(
+        directory=args.acme_directory, ca_bundle=bundle, challenge=args.acme_challenge,
+        http_listen=args.acme_http_listen,
+        dns_hook=str(Path(args.acme_dns_hook).resolve()) if args.acme_dns_hook else None,
+        eab_kid=args.acme_eab_kid, eab_hmac_env=args.acme_eab_hmac_env,
+        contact=tuple(args.acme_contact or ()))
+    passphrase = _passphrase(args)
+    layout = _layout(args, fabric)
+    result = init_acme(layout, config, root_pem, str(root_path), passphrase)
+    if passphrase.value is None:
+        _err(f"dcvpn pki init: warning: {layout.acme_account_key} is not encrypted (set "
+             f"{passphrase.source} before init to encrypt the private keys)")
+    _err(f"dcvpn pki init: {layout.root} gets its certificates from the ACME CA at "
+         f"{result.directory}")
+    _emit(args, {"ok": True, "pki_dir": str(layout.root), "issuer": "acme",
+                 "directory": result.directory, "account": result.account_url,
+                 "root": result.root_subject, "not_after": _iso(result.root_not_after),
+                 "encrypted": passphrase.value is not None},
+          [f"issuer     acme {result.directory}", f"account    {result.account_url}",
+           f"root       {result.root_subject}", f"not after  {_iso(result.root_not_after)}",
+           f"encrypted  {'yes' if passphrase.value is not None else 'no'}"])
+    return Exit.OK
+
+
+def _no_days_for_acme(args: argparse.Namespace, layout: Layout) -> None:
+    if layout.is_acme and args.days is not None:
+        raise _UsageError(f"--days: {layout.root} gets certificates from an ACME CA, which "
+                          "decides their validity")
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     fabric = _load(args).fabric
+    if args.acme_directory:
+        return _acme_init(args, fabric)
     key_type = args.key_type or fabric.fabric.auth.key_type
     if key_type not in KEY_TYPES:
         raise _UsageError(f"--key-type must be one of {', '.join(KEY_TYPES)}, not {key_type!r}")
@@ -374,8 +462,13 @@ def cmd_issue(args: argparse.Namespace) -> int:
     loaded, _ = _compile_clean(args)
     fabric = loaded.fabric
     layout = _layout(args, fabric)
-    results = issue_certs(layout, fabric, _gateways(fabric, args.site), _passphrase(args),
-                          _now(), _days(args, fabric), args.reissue_revoked)
+    _no_days_for_acme(args, layout)
+    if layout.is_acme:
+        results = acme_issue_certs(layout, fabric, _gateways(fabric, args.site),
+                                   _passphrase(args), _now(), args.reissue_revoked)
+    else:
+        results = issue_certs(layout, fabric, _gateways(fabric, args.site), _passphrase(args),
+                              _now(), _days(args, fabric), args.reissue_revoked)
     _err(f"dcvpn pki issue: {len(results)} gateway(s) in {layout.root}: {_summary(results)}")
     _emit(args, {"ok": not any(r.outcome is Outcome.REVOKED for r in results),
                  "pki_dir": str(layout.root), "certificates": _cert_dicts(results)},
@@ -391,9 +484,14 @@ def cmd_renew(args: argparse.Namespace) -> int:
         within = parse_duration(args.within)
     except ValueError as exc:
         raise _UsageError(f"--within: {exc}") from None
-    result = renew_certs(layout, fabric, _gateways(fabric, args.site), _passphrase(args),
-                         _now(), timedelta(seconds=within), _days(args, fabric),
-                         _positive(args.crl_days, "--crl-days"))
+    _no_days_for_acme(args, layout)
+    if layout.is_acme:
+        result = acme_renew_certs(layout, fabric, _gateways(fabric, args.site),
+                                  _passphrase(args), _now(), timedelta(seconds=within))
+    else:
+        result = renew_certs(layout, fabric, _gateways(fabric, args.site), _passphrase(args),
+                             _now(), timedelta(seconds=within), _days(args, fabric),
+                             _positive(args.crl_days, "--crl-days"))
     certs = result.certs
     crl = result.crl
     _err(f"dcvpn pki renew: {len(certs)} gateway(s) in {layout.root}: {_summary(certs)}"
@@ -417,10 +515,16 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     layout = _layout(args, fabric)
     if args.reason not in REASONS:
         raise _UsageError(f"--reason must be one of {', '.join(REASONS)}, not {args.reason!r}")
-    result = revoke(layout, args.gateway, _passphrase(args), _now(),
-                    _positive(args.crl_days, "--crl-days"), args.reason)
-    if result.crl is None:
-        _err(f"dcvpn pki revoke: {args.gateway}: already revoked; CRL unchanged")
+    if layout.is_acme:
+        result = acme_revoke(layout, args.gateway, _passphrase(args), _now(), args.reason)
+    else:
+        result = revoke(layout, args.gateway, _passphrase(args), _now(),
+                        _positive(args.crl_days, "--crl-days"), args.reason)
+    if not result.serials:
+        _err(f"dcvpn pki revoke: {args.gateway}: already revoked; nothing changed")
+    elif result.crl is None:
+        _err(f"dcvpn pki revoke: {args.gateway}: revoked {', '.join(result.serials)} at the "
+             "ACME CA (it publishes the revocation)")
     else:
         _err(f"dcvpn pki revoke: {args.gateway}: revoked {', '.join(result.serials)}; "
              f"CRL number {result.crl.number}: deploy crl.pem to every gateway")
@@ -440,11 +544,11 @@ def _status_lines(status: PkiStatus) -> list[str]:
     width = max(len(r.name) for r in rows)
     serial_width = max(len(r.serial or "-") for r in rows)
     out = [f"{'NAME':<{width}}  {'STATUS':<8}  {'SERIAL':<{serial_width}}  "
-           f"{'NOT-AFTER':<20}  DAYS-LEFT"]
+           f"{'NOT-AFTER':<20}  {'DAYS-LEFT':<9}  ISSUER"]
     for r in rows:
         days = "-" if r.days_left is None else str(r.days_left)
         out.append(f"{r.name:<{width}}  {r.status!s:<8}  {r.serial or '-':<{serial_width}}  "
-                   f"{_iso(r.not_after) or '-':<20}  {days}")
+                   f"{_iso(r.not_after) or '-':<20}  {days:<9}  {r.issuer or '-'}")
     return out
 
 

@@ -57,6 +57,7 @@ get-pki-ca-certificate, get-pki-local-certificate and get-pki-crl) and deletes t
 """
 
 from tasks.pki.errors import (
+    AcmeError,
     CaExistsError,
     CaMismatchError,
     CorruptFileError,
@@ -66,6 +67,7 @@ from tasks.pki.errors import (
 )
 
 __all__ = [
+    "AcmeError",
     "CaExistsError",
     "CaMismatchError",
     "CorruptFileError",

@@ -3,17 +3,33 @@
 strongSwan: files for the swanctl folders (`strongswan_files`). IOS-XE and JunOS: the PEM
 texts (`device_pems`) a renderer embeds (IOS-XE trustpoint `crypto pki certificate chain`)
 or a driver loads (JunOS `request security pki ... load`), and the key (`load_material`).
+
+From an ACME directory (tasks.pki.acme_issue) the CA is the ACME CA's root (ca.pem) and the
+intermediates the CA sent with the certificate travel with it: strongSwan gets them as
+further files in x509ca/ (a peer builds the path leaf -> intermediate -> root from them),
+and there is no CRL file (the ACME CA publishes revocation itself). IOS-XE and JunOS get the
+root and the chain as PEM text (`DevicePems.chain`); their renderers do not embed it yet.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tasks.pki.errors import PkiError
 from tasks.pki.files import PRIVATE_FILE, PUBLIC_FILE
 from tasks.pki.keys import Passphrase
-from tasks.pki.store import Ca, Layout, check_issued, load_ca, load_issued, read_cert, read_crl
+from tasks.pki.store import (
+    Ca,
+    Layout,
+    check_issued,
+    load_ca,
+    load_issued,
+    read_cert,
+    read_chain,
+    read_crl,
+)
 
 # Material kind -> swanctl sub-folder (swanctl(8): x509, private, x509ca, x509crl).
 SWANCTL_DIRS = {"cert": "x509", "key": "private", "ca": "x509ca", "crl": "x509crl"}
@@ -30,7 +46,8 @@ class DeliveryFile:
 class DevicePems:
     ca: str
     cert: str
-    crl: str
+    crl: str  # "" from an ACME directory
+    chain: str = ""  # intermediates between cert and ca (ACME); "" for the fabric CA
 
 
 @dataclass(frozen=True)
@@ -39,10 +56,13 @@ class GatewayMaterial:
     ca_pem: bytes
     cert_pem: bytes
     key_pem: bytes = field(repr=False)  # unencrypted PKCS#8: handle as a secret
-    crl_pem: bytes
+    crl_pem: bytes  # b"" from an ACME directory: no CRL file is delivered
+    chain_pem: bytes = b""  # intermediates (ACME): each becomes an x509ca/ file
 
 
 def _crl_pem(layout: Layout, ca: Ca) -> bytes:
+    if layout.is_acme:
+        return b""
     crl = read_crl(layout, ca)
     if crl is None:
         raise PkiError(f"{layout.crl}: the CRL is missing (run dcvpn pki renew)")
@@ -67,17 +87,29 @@ def load_material(pki_dir: Path, gateway: str, passphrase: Passphrase | None = N
                                        serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption())
     return GatewayMaterial(gateway, ca.cert.public_bytes(serialization.Encoding.PEM),
-                           issued.cert_pem, key_pem, _crl_pem(layout, ca))
+                           issued.cert_pem, key_pem, _crl_pem(layout, ca), issued.chain_pem)
+
+
+def chain_files(material: GatewayMaterial) -> tuple[DeliveryFile, ...]:
+    """One x509ca/ file per intermediate: swanctl loads one certificate per file."""
+    certs = x509.load_pem_x509_certificates(material.chain_pem) if material.chain_pem else []
+    pems = [c.public_bytes(serialization.Encoding.PEM) for c in certs]
+    return tuple(DeliveryFile(f"{SWANCTL_DIRS['ca']}/chain-{i}.pem", pem, PUBLIC_FILE)
+                 for i, pem in enumerate(pems, 1))
 
 
 def strongswan_layout(material: GatewayMaterial) -> tuple[DeliveryFile, ...]:
     gw = material.gateway
-    return (
+    files = (
         DeliveryFile(f"{SWANCTL_DIRS['cert']}/{gw}.pem", material.cert_pem, PUBLIC_FILE),
         DeliveryFile(f"{SWANCTL_DIRS['key']}/{gw}.key", material.key_pem, PRIVATE_FILE),
         DeliveryFile(f"{SWANCTL_DIRS['ca']}/ca.pem", material.ca_pem, PUBLIC_FILE),
-        DeliveryFile(f"{SWANCTL_DIRS['crl']}/crl.pem", material.crl_pem, PUBLIC_FILE),
+        *chain_files(material),
     )
+    if not material.crl_pem:
+        return files
+    return (*files, DeliveryFile(f"{SWANCTL_DIRS['crl']}/crl.pem", material.crl_pem,
+                                 PUBLIC_FILE))
 
 
 def strongswan_files(pki_dir: Path, gateway: str, passphrase: Passphrase | None = None,
@@ -94,10 +126,13 @@ def device_pems(pki_dir: Path, gateway: str) -> DevicePems:
     cert = read_cert(path)
     if cert is None:
         raise PkiError(f"{path}: gateway {gateway} has no certificate (run dcvpn pki issue)")
-    check_issued(cert, ca, path)
+    chain = read_chain(layout, path)
+    check_issued(cert, ca, path, chain)
     return DevicePems(ca.cert.public_bytes(serialization.Encoding.PEM).decode(),
                       cert.public_bytes(serialization.Encoding.PEM).decode(),
-                      _crl_pem(layout, ca).decode())
+                      _crl_pem(layout, ca).decode(),
+                      "".join(c.public_bytes(serialization.Encoding.PEM).decode()
+                              for c in chain))
 
 
 iosxe_pems = device_pems

@@ -25,3 +25,7 @@ class CaMismatchError(PkiError):
 
 class MissingSecretError(PkiError):
     """A `${dcvpn-secret:...}` reference has no file in the secrets directory."""
+
+
+class AcmeError(PkiError):
+    """The external ACME CA could not be reached, or refused a request (transport failure)."""

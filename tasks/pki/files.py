@@ -85,6 +85,16 @@ def write_new(path: Path, data: bytes, mode: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def remove_file(path: Path) -> None:
+    """Remove `path` if it is there (a missing file is fine)."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise PkiError(f"{path}: cannot remove: {exc.strerror}") from None
+
+
 def read_bytes(path: Path, what: str) -> bytes | None:
     """The file's bytes, None if it does not exist; other failures are PkiErrors."""
     try:

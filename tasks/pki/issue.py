@@ -5,13 +5,18 @@ issuer, each gateway's key), then generate, then write: a bad file or a wrong pa
 stops them before anything changed. A replaced certificate and its key move to
 `<gw>.prev.pem` / `<gw>.prev.key`; both stay valid until their own not-after
 (make-before-break, see tasks/pki/__init__.py).
+
+Planning (what to do for each gateway) and writing are shared with the ACME issuer
+(tasks.pki.acme_issue): only the Signer that turns an identity and a new key into a
+certificate differs.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -29,10 +34,12 @@ from tasks.pki.files import (
     PUBLIC_FILE,
     ensure_dir,
     exclusive,
+    remove_file,
     write_atomic,
 )
 from tasks.pki.keys import (
     Passphrase,
+    PrivateKey,
     PublicKey,
     dump_key,
     generate_key,
@@ -153,7 +160,19 @@ class CertResult:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Signed:
+    """A new certificate, the intermediates to store beside it, and a note for the report."""
+
+    cert: x509.Certificate
+    chain_pem: bytes = b""
+    note: str = ""
+
+
+Signer = Callable[[Identity, PrivateKey], Signed]
+
+
+@dataclass(frozen=True)
+class Plan:
     gateway: str
     identity: Identity
     outcome: Outcome
@@ -181,78 +200,98 @@ def _context(layout: Layout, passphrase: Passphrase, now: datetime) -> _Context:
     return _Context(ca, crl, revoked_serials(crl))
 
 
-def _issue_plan(fabric: Fabric, gw: Gateway, issued: Issued | None, ctx: _Context,
-                now: datetime, reissue_revoked: bool) -> _Plan:
-    ident = gateway_identity(fabric, gw)
-    key_type = fabric.fabric.auth.key_type
+def issue_plan(gw: Gateway, ident: Identity, key_type: str, issued: Issued | None,
+               revoked: frozenset[int], now: datetime, reissue_revoked: bool) -> Plan:
     if issued is None:
-        return _Plan(gw.name, ident, Outcome.CREATED, "no certificate yet", None)
+        return Plan(gw.name, ident, Outcome.CREATED, "no certificate yet", None)
     cert = issued.cert
-    if cert.serial_number in ctx.revoked:
+    if cert.serial_number in revoked:
         if reissue_revoked:
-            return _Plan(gw.name, ident, Outcome.REISSUED, "was revoked", issued)
-        return _Plan(gw.name, ident, Outcome.REVOKED,
+            return Plan(gw.name, ident, Outcome.REISSUED, "was revoked", issued)
+        return Plan(gw.name, ident, Outcome.REVOKED,
                      "certificate is revoked; not reissued (use --reissue-revoked)", issued)
     if cert.not_valid_after_utc <= now:
-        return _Plan(gw.name, ident, Outcome.REISSUED, "expired", issued)
+        return Plan(gw.name, ident, Outcome.REISSUED, "expired", issued)
     have = cert_identity(cert)
     if have != ident:
-        return _Plan(gw.name, ident, Outcome.REISSUED,
+        return Plan(gw.name, ident, Outcome.REISSUED,
                      f"identity changed: {have.describe()} -> {ident.describe()}", issued)
     have_type = key_type_of(issued.key)
     if have_type != key_type:
-        return _Plan(gw.name, ident, Outcome.REISSUED,
+        return Plan(gw.name, ident, Outcome.REISSUED,
                      f"key type changed: {have_type} -> {key_type}", issued)
-    return _Plan(gw.name, ident, Outcome.UNCHANGED,
+    return Plan(gw.name, ident, Outcome.UNCHANGED,
                  f"valid until {cert.not_valid_after_utc:%Y-%m-%d}", issued)
 
 
-def _renew_plan(fabric: Fabric, gw: Gateway, issued: Issued | None, ctx: _Context,
-                now: datetime, within: timedelta) -> _Plan:
-    ident = gateway_identity(fabric, gw)
+def renew_plan(gw: Gateway, ident: Identity, issued: Issued | None, revoked: frozenset[int],
+               now: datetime, within: timedelta) -> Plan:
     if issued is None:
-        return _Plan(gw.name, ident, Outcome.MISSING, "no certificate (run dcvpn pki issue)",
+        return Plan(gw.name, ident, Outcome.MISSING, "no certificate (run dcvpn pki issue)",
                      None)
     cert = issued.cert
-    if cert.serial_number in ctx.revoked:
-        return _Plan(gw.name, ident, Outcome.REVOKED, "certificate is revoked; not renewed",
+    if cert.serial_number in revoked:
+        return Plan(gw.name, ident, Outcome.REVOKED, "certificate is revoked; not renewed",
                      issued)
     left = cert.not_valid_after_utc - now
     if left <= timedelta(0):
-        return _Plan(gw.name, ident, Outcome.RENEWED, "expired", issued)
+        return Plan(gw.name, ident, Outcome.RENEWED, "expired", issued)
     if left <= within:
-        return _Plan(gw.name, ident, Outcome.RENEWED, f"expires in {left.days} day(s)", issued)
-    return _Plan(gw.name, ident, Outcome.UNCHANGED,
+        return Plan(gw.name, ident, Outcome.RENEWED, f"expires in {left.days} day(s)", issued)
+    return Plan(gw.name, ident, Outcome.UNCHANGED,
                  f"valid until {cert.not_valid_after_utc:%Y-%m-%d}", issued)
 
 
-def _apply(layout: Layout, plans: Sequence[_Plan], ctx: _Context, passphrase: Passphrase,
-           key_type: str, now: datetime, days: int) -> list[CertResult]:
-    made: list[tuple[_Plan, bytes, x509.Certificate]] = []
+def ca_signer(ca: Ca, now: datetime, days: int) -> Signer:
+    """The built-in fabric CA signs locally."""
+    def sign(ident: Identity, key: PrivateKey) -> Signed:
+        cert = build_certificate(ident, key.public_key(), ca, now, days)
+        cut = cert.not_valid_after_utc < now + timedelta(days=days)
+        return Signed(cert, note="validity cut to the CA's expiry" if cut else "")
+    return sign
+
+
+def _write_chain(path: Path, chain_pem: bytes) -> None:
+    if chain_pem:
+        write_atomic(path, chain_pem, PUBLIC_FILE)
+    else:
+        remove_file(path)
+
+
+def apply_plans(layout: Layout, plans: Sequence[Plan], sign: Signer, passphrase: Passphrase,
+                key_type: str) -> list[CertResult]:
+    """Make every changed plan's key and certificate first, then write them all."""
+    made: list[tuple[Plan, bytes, Signed]] = []
     for plan in plans:
         if plan.outcome in CHANGES:
             key = generate_key(key_type)
-            cert = build_certificate(plan.identity, key.public_key(), ctx.ca, now, days)
-            made.append((plan, dump_key(key, passphrase), cert))
+            made.append((plan, dump_key(key, passphrase), sign(plan.identity, key)))
     if made:
         ensure_dir(layout.certs_dir, PUBLIC_DIR)
         ensure_dir(layout.keys_dir, PRIVATE_DIR)
-    new: dict[str, x509.Certificate] = {}
-    for plan, key_pem, cert in made:
+    if any(signed.chain_pem or (plan.existing and plan.existing.chain_pem)
+           for plan, _, signed in made):
+        ensure_dir(layout.chain_dir, PUBLIC_DIR)
+    new: dict[str, Signed] = {}
+    for plan, key_pem, signed in made:
+        gw = plan.gateway
         if plan.existing is not None:
-            write_atomic(layout.key(plan.gateway, True), plan.existing.key_pem, PRIVATE_FILE)
-            write_atomic(layout.cert(plan.gateway, True), plan.existing.cert_pem, PUBLIC_FILE)
-        write_atomic(layout.key(plan.gateway), key_pem, PRIVATE_FILE)
-        write_atomic(layout.cert(plan.gateway),
-                     cert.public_bytes(serialization.Encoding.PEM), PUBLIC_FILE)
-        new[plan.gateway] = cert
+            write_atomic(layout.key(gw, True), plan.existing.key_pem, PRIVATE_FILE)
+            write_atomic(layout.cert(gw, True), plan.existing.cert_pem, PUBLIC_FILE)
+            _write_chain(layout.chain(gw, True), plan.existing.chain_pem)
+        write_atomic(layout.key(gw), key_pem, PRIVATE_FILE)
+        write_atomic(layout.cert(gw), signed.cert.public_bytes(serialization.Encoding.PEM),
+                     PUBLIC_FILE)
+        _write_chain(layout.chain(gw), signed.chain_pem)
+        new[gw] = signed
     results = []
     for plan in plans:
-        cert_now = new.get(plan.gateway) or (plan.existing.cert if plan.existing else None)
+        signed_now = new.get(plan.gateway)
+        cert_now = signed_now.cert if signed_now else (
+            plan.existing.cert if plan.existing else None)
         reason = plan.reason
-        if plan.gateway in new and new[plan.gateway].not_valid_after_utc < now + timedelta(
-                days=days):
-            reason += "; validity cut to the CA's expiry"
+        if signed_now is not None and signed_now.note:
+            reason += f"; {signed_now.note}"
         results.append(CertResult(
             plan.gateway, plan.outcome, reason,
             serial_hex(cert_now.serial_number) if cert_now else None,
@@ -273,9 +312,11 @@ def issue_certs(layout: Layout, fabric: Fabric, gateways: Sequence[Gateway],
     now = now.replace(microsecond=0)
     with exclusive(layout.root):
         ctx = _context(layout, passphrase, now)
-        plans = [_issue_plan(fabric, gw, load_issued(layout, gw.name, ctx.ca, passphrase),
-                             ctx, now, reissue_revoked) for gw in gateways]
-        return _apply(layout, plans, ctx, passphrase, fabric.fabric.auth.key_type, now, days)
+        key_type = fabric.fabric.auth.key_type
+        plans = [issue_plan(gw, gateway_identity(fabric, gw), key_type,
+                            load_issued(layout, gw.name, ctx.ca, passphrase), ctx.revoked, now,
+                            reissue_revoked) for gw in gateways]
+        return apply_plans(layout, plans, ca_signer(ctx.ca, now, days), passphrase, key_type)
 
 
 @dataclass(frozen=True)
@@ -295,11 +336,13 @@ def renew_certs(layout: Layout, fabric: Fabric, gateways: Sequence[Gateway],
     now = now.replace(microsecond=0)
     with exclusive(layout.root):
         ctx = _context(layout, passphrase, now)
-        plans = [_renew_plan(fabric, gw, load_issued(layout, gw.name, ctx.ca, passphrase),
-                             ctx, now, within) for gw in gateways]
+        plans = [renew_plan(gw, gateway_identity(fabric, gw),
+                            load_issued(layout, gw.name, ctx.ca, passphrase), ctx.revoked, now,
+                            within) for gw in gateways]
         crl_next = ctx.crl.next_update_utc if ctx.crl is not None else None
         crl_due = crl_next is None or crl_next - now <= within
-        certs = _apply(layout, plans, ctx, passphrase, fabric.fabric.auth.key_type, now, days)
+        certs = apply_plans(layout, plans, ca_signer(ctx.ca, now, days), passphrase,
+                            fabric.fabric.auth.key_type)
         crl = None
         if crl_due:
             crl = write_crl(layout, ctx.ca, entries(ctx.crl), crl_number(ctx.crl) + 1, now,

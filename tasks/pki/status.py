@@ -3,6 +3,11 @@
 Reads certificates only (no private key, no passphrase), so monitoring needs no secret. A
 certificate, CRL or CA key from another CA is an error (the directory is inconsistent),
 not a status.
+
+An ACME directory (tasks.pki.acme_issue) shows the same rows: certificates are checked along
+their stored chain to the ACME root in ca.pem, the CA row is that root, revocations are the
+ones dcvpn made at the CA (acme-revoked.json), and the CRL row is `external`: the ACME CA
+publishes its own revocation information, dcvpn signs no CRL.
 """
 
 import math
@@ -13,6 +18,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tasks.pki import acme_revoked
 from tasks.pki.files import PUBLIC_FILE, write_atomic
 from tasks.pki.store import (
     Layout,
@@ -20,6 +29,7 @@ from tasks.pki.store import (
     crl_number,
     load_ca,
     read_cert,
+    read_chain,
     read_crl,
     revoked_serials,
     serial_hex,
@@ -34,6 +44,7 @@ class Status(StrEnum):
     EXPIRED = "expired"
     REVOKED = "revoked"
     MISSING = "missing"
+    EXTERNAL = "external"  # CRL row of an ACME directory: the CA publishes revocation
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Row:
     serial: str | None = None  # CRL: its CRL number
     not_after: datetime | None = None  # CRL: its next-update
     seconds_left: int | None = None
+    issuer: str | None = None  # CN of the certificate's issuer (the CRL row: none)
 
     @property
     def days_left(self) -> int | None:
@@ -52,7 +64,7 @@ class Row:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": str(self.status), "serial": self.serial,
                 "not_after": _iso(self.not_after), "days_left": self.days_left,
-                "seconds_left": self.seconds_left}
+                "seconds_left": self.seconds_left, "issuer": self.issuer}
 
 
 @dataclass(frozen=True)
@@ -98,21 +110,29 @@ def _time_status(seconds: int, warn: int) -> Status:
     return Status.EXPIRING if seconds <= warn else Status.VALID
 
 
+def issuer_name(cert: x509.Certificate) -> str:
+    cns = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else cert.issuer.rfc4514_string()
+
+
 def pki_status(layout: Layout, gateways: Sequence[str], now: datetime, warn_days: int = 30,
                missing_fails: bool = True) -> PkiStatus:
     warn = int(timedelta(days=warn_days).total_seconds())
     ca = load_ca(layout)
     ca_left = math.floor((ca.cert.not_valid_after_utc - now).total_seconds())
     ca_row = Row("ca", _time_status(ca_left, warn), serial_hex(ca.cert.serial_number),
-                 ca.cert.not_valid_after_utc, ca_left)
-    crl = read_crl(layout, ca)
-    if crl is None or crl.next_update_utc is None:
+                 ca.cert.not_valid_after_utc, ca_left, issuer_name(ca.cert))
+    acme = layout.is_acme
+    crl = None if acme else read_crl(layout, ca)
+    if acme:
+        crl_row = Row("crl", Status.EXTERNAL)
+    elif crl is None or crl.next_update_utc is None:
         crl_row = Row("crl", Status.MISSING)
     else:
         left = math.floor((crl.next_update_utc - now).total_seconds())
         crl_row = Row("crl", _time_status(left, warn), str(crl_number(crl)),
                       crl.next_update_utc, left)
-    revoked = revoked_serials(crl)
+    revoked = acme_revoked.revoked_serials(layout) if acme else revoked_serials(crl)
     rows = []
     for gw in sorted(gateways):
         path = layout.cert(gw)
@@ -120,11 +140,11 @@ def pki_status(layout: Layout, gateways: Sequence[str], now: datetime, warn_days
         if cert is None:
             rows.append(Row(gw, Status.MISSING))
             continue
-        check_issued(cert, ca, path)
+        check_issued(cert, ca, path, read_chain(layout, path))
         left = math.floor((cert.not_valid_after_utc - now).total_seconds())
         status = Status.REVOKED if cert.serial_number in revoked else _time_status(left, warn)
         rows.append(Row(gw, status, serial_hex(cert.serial_number), cert.not_valid_after_utc,
-                        left))
+                        left, issuer_name(cert)))
     return PkiStatus(now, warn_days, ca_row, crl_row, tuple(rows), missing_fails)
 
 
@@ -150,6 +170,10 @@ def prometheus_text(status: PkiStatus) -> str:
              for r in with_cert])
     _metric(lines, "dcvpn_cert_revoked", "1 if the gateway certificate is in the CRL.",
             [({"gateway": r.name, "serial": r.serial or ""}, int(r.status is Status.REVOKED))
+             for r in with_cert])
+    _metric(lines, "dcvpn_cert_info",
+            "1 per gateway certificate, labelled with its issuer (fabric CA or ACME CA).",
+            [({"gateway": r.name, "serial": r.serial or "", "issuer": r.issuer or ""}, 1)
              for r in with_cert])
     _metric(lines, "dcvpn_cert_missing", "1 if the gateway has no certificate.",
             [({"gateway": r.name}, int(r.status is Status.MISSING)) for r in status.certs])

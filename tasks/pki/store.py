@@ -3,13 +3,24 @@
     <pki>/ca.pem  ca.key  crl.pem        the fabric CA, its key (0600) and its CRL
     <pki>/certs/<gw>.pem  <gw>.prev.pem  current and previous certificate of a gateway
     <pki>/private/<gw>.key  <gw>.prev.key  their keys (0600, directory 0700)
+
+A PKI directory whose issuer is an external ACME CA (tasks.pki.acme_issue) has no ca.key
+and no crl.pem; instead:
+
+    <pki>/ca.pem                         the ACME CA's root: the trust anchor peers get
+    <pki>/acme.json                      issuer settings (directory URL, account URL; no secret)
+    <pki>/acme-account.key               the ACME account key (0600)
+    <pki>/acme-revoked.json              serials dcvpn revoked at the ACME CA
+    <pki>/chain/<gw>.pem  <gw>.prev.pem  the intermediates the CA sent with each certificate
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
 from tasks.pki.errors import CaMismatchError, CorruptFileError, PkiError
 from tasks.pki.files import read_bytes, safe_name
@@ -47,6 +58,34 @@ class Layout:
     def key(self, gateway: str, previous: bool = False) -> Path:
         suffix = ".prev.key" if previous else ".key"
         return self.keys_dir / f"{safe_name(gateway, 'gateway name')}{suffix}"
+
+    @property
+    def acme_config(self) -> Path:
+        return self.root / "acme.json"
+
+    @property
+    def acme_account_key(self) -> Path:
+        return self.root / "acme-account.key"
+
+    @property
+    def acme_revoked(self) -> Path:
+        return self.root / "acme-revoked.json"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.root / "chain"
+
+    @property
+    def is_acme(self) -> bool:
+        """Certificates come from an external ACME CA (`pki init --acme-directory`)."""
+        return self.acme_config.is_file()
+
+    def chain(self, gateway: str, previous: bool = False) -> Path:
+        return self.chain_of(self.cert(gateway, previous))
+
+    def chain_of(self, cert_path: Path) -> Path:
+        """The intermediates that came with the certificate at `cert_path` (ACME only)."""
+        return self.chain_dir / cert_path.name
 
     def cert_files(self) -> list[Path]:
         if not self.certs_dir.is_dir():
@@ -88,11 +127,7 @@ def load_ca(layout: Layout, passphrase: Passphrase | None = None) -> Ca:
     cert = read_cert(layout.ca_cert)
     if cert is None:
         raise PkiError(f"{layout.root}: no CA here (ca.pem missing): run dcvpn pki init")
-    try:
-        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        is_ca = False
-    if not is_ca:
+    if not _is_ca(cert):
         raise CorruptFileError(f"{layout.ca_cert}: not a CA certificate")
     if passphrase is None:
         return Ca(cert, None)
@@ -103,10 +138,51 @@ def load_ca(layout: Layout, passphrase: Passphrase | None = None) -> Ca:
     return Ca(cert, key)
 
 
-def check_issued(cert: x509.Certificate, ca: Ca, path: Path) -> None:
+def read_chain(layout: Layout, cert_path: Path) -> tuple[x509.Certificate, ...]:
+    """The intermediate CA certificates stored beside a certificate; () when there are none."""
+    path = layout.chain_of(cert_path)
+    data = read_bytes(path, "a certificate chain")
+    if data is None:
+        return ()
     try:
-        cert.verify_directly_issued_by(ca.cert)
+        return tuple(x509.load_pem_x509_certificates(data))
+    except ValueError:
+        raise CorruptFileError(f"{path}: not a readable PEM certificate chain") from None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def chains_to(cert: x509.Certificate, root: x509.Certificate,
+              chain: Sequence[x509.Certificate] = ()) -> bool:
+    """Signatures lead from `cert` through CA certificates of `chain` to `root`."""
+    current = cert
+    for _ in range(len(chain) + 1):
+        if _issued_by(current, root):
+            return True
+        step = next((c for c in chain if c is not current and _is_ca(c)
+                     and _issued_by(current, c)), None)
+        if step is None:
+            return False
+        current = step
+    return False
+
+
+def check_issued(cert: x509.Certificate, ca: Ca, path: Path,
+                 chain: Sequence[x509.Certificate] = ()) -> None:
+    if not chains_to(cert, ca.cert, chain):
         raise CaMismatchError(
             f"{path} was not issued by the CA in {ca.cert.subject.rfc4514_string()!r} "
             f"(its issuer: {cert.issuer.rfc4514_string()!r}); the PKI directory mixes CAs: "
@@ -119,7 +195,7 @@ def check_all_issued(layout: Layout, ca: Ca) -> None:
     for path in layout.cert_files():
         cert = read_cert(path)
         if cert is not None:
-            check_issued(cert, ca, path)
+            check_issued(cert, ca, path, read_chain(layout, path))
 
 
 def read_crl(layout: Layout, ca: Ca) -> x509.CertificateRevocationList | None:
@@ -158,6 +234,7 @@ class Issued:
     key: PrivateKey
     cert_pem: bytes
     key_pem: bytes
+    chain_pem: bytes = b""  # intermediates from an ACME CA; empty for the built-in CA
 
 
 def load_issued(layout: Layout, gateway: str, ca: Ca, passphrase: Passphrase,
@@ -167,7 +244,8 @@ def load_issued(layout: Layout, gateway: str, ca: Ca, passphrase: Passphrase,
     if data is None:
         return None
     cert = parse_cert(data, cert_path)
-    check_issued(cert, ca, cert_path)
+    chain = read_chain(layout, cert_path)
+    check_issued(cert, ca, cert_path, chain)
     key_path = layout.key(gateway, previous)
     key_pem = read_bytes(key_path, "a private key")
     if key_pem is None:
@@ -175,4 +253,5 @@ def load_issued(layout: Layout, gateway: str, ca: Ca, passphrase: Passphrase,
     key = parse_key(key_pem, key_path, passphrase)
     if public_der(key) != public_der(cert.public_key()):
         raise CorruptFileError(f"{key_path} does not belong to {cert_path}")
-    return Issued(gateway, cert, key, data, key_pem)
+    chain_pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
+    return Issued(gateway, cert, key, data, key_pem, chain_pem)
