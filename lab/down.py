@@ -9,11 +9,13 @@ A process in a lab namespace that the lab did not start is never signalled: it i
 
 import contextlib
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab import daemons, netns, procs
 from lab.state import LabState, locked
+from tasks.validate_strongswan import namespace
 
 CHARON_GRACE = 1.0  # seconds from SIGTERM to SIGKILL
 
@@ -89,3 +91,30 @@ def tear_down(lab_dir: Path) -> DownResult:
             parent.rmdir()
     return DownResult(lab_dir, True, state.fabric, tuple(stopped), tuple(deleted), removed,
                       tuple(leftovers))
+
+
+def remove_gateways(state: LabState, names: Sequence[str]) -> list[str]:
+    """Undo a failed `up --add`: stop the processes of these gateways, delete their
+    namespaces and folders, and drop them from the state file (the caller holds the lock).
+    What could not be removed is returned and stays recorded for `down`."""
+    chosen = set(names)
+    records = [r for r in state.processes if r.gateway in chosen]
+    records += [r for r in (daemons.find_pending(p) for p in state.pending
+                            if p.gateway in chosen) if r]
+    charons = [r for r in records if r.daemon == daemons.CHARON_NAME]
+    procs.stop_all(charons, timeout=CHARON_GRACE)
+    procs.stop_all([r for r in records if r not in charons])
+    problems = [f"{r.gateway} {r.daemon} (pid {r.pid}) did not stop" for r in records
+                if procs.is_running(r)]
+    for name in names:
+        ns = namespace(name)
+        if ns in state.namespaces and not problems:
+            netns.delete(ns)
+        folder = state.lab_dir / name
+        if folder in state.dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():
+                problems.append(f"{folder}: could not be removed")
+    if not problems:
+        state.forget_gateways(names)
+    return problems

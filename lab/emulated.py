@@ -9,6 +9,7 @@ with its pinned host key. Then `<lab dir>/known_hosts` holds each emulator's hos
 """
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from lab.emulators.supervisor_files import (
     Listening,
     folder_of,
     read_ready,
+    read_spec_data,
     spec_files,
     write_spec,
 )
@@ -84,6 +86,23 @@ def start_supervisor(state: LabState, emulators: Sequence[LabEmulator],
     return record
 
 
+def add_emulators(state: LabState, record: procs.ProcessRecord,
+                  emulators: Sequence[LabEmulator]) -> None:
+    """The running supervisor hosts `emulators` (those it hosts, and more) from now on: the
+    spec is rewritten (the lab login and time scale stay) and the supervisor signalled
+    (SIGHUP) to start the ones it lacks in the same process and PeerRegistry, without
+    restarting the others. wait_emulators then waits until they answer."""
+    data = read_spec_data(state.lab_dir)
+    try:
+        login = (str(data["username"]), str(data["password"]), float(data["time_scale"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LabError(f"{folder_of(state.lab_dir)}: unreadable emulator spec ({exc})") from None
+    write_spec(state.lab_dir, state.fabric, emulators, *login)
+    if not procs.signal_running(record, signal.SIGHUP):
+        raise LabError(f"the emulator supervisor (pid {record.pid}) is not running; "
+                       "restart the lab (dcvpn lab down, dcvpn lab up)")
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
@@ -114,9 +133,13 @@ def wait_emulators(lab_dir: Path, record: procs.ProcessRecord,
                 raise LabError(f"the emulators did not start in time (see {log})")
             progress(f"starting {len(emulators)} emulator(s)")
             time.sleep(POLL)
-    missing = [e.gateway for e in emulators if e.gateway not in listening]
-    if missing:
-        raise LabError(f"the emulator supervisor did not start {', '.join(missing)}")
+    while missing := [e.gateway for e in emulators if e.gateway not in listening]:
+        # after a SIGHUP (add_emulators) the gateways it adds show up once they listen
+        if not procs.is_running(record) or time.monotonic() > deadline:
+            raise LabError(f"the emulator supervisor did not start {', '.join(missing)} "
+                           f"({_last_line(log)}; see {log})")
+        time.sleep(POLL)
+        listening = read_ready(lab_dir, record.pid) or listening
     pending = _probes(listening, emulators)
     while True:
         outcome = probe_all(pending, PROBE_TIMEOUT)

@@ -19,6 +19,7 @@ from pathlib import Path
 from inventory.topology import CompiledFabric
 from lab.errors import LabError
 from lab.state import LabState
+from tasks.lab_devices import SECRETS_DIR
 from tasks.pki.ca import init_ca
 from tasks.pki.delivery import DeliveryFile, strongswan_files
 from tasks.pki.errors import PkiError
@@ -33,6 +34,13 @@ from tasks.validate_strongswan import LocalGateway
 PUBLIC, PRIVATE = 0o644, 0o600
 PUBLIC_DIR, PRIVATE_DIR = 0o755, 0o700
 FRR_CONF = "frr.conf"
+STRONGSWAN_CONF = "strongswan.conf"
+SWANCTL_CONF = "swanctl.conf"
+BOOTSTRAP_SWANCTL = ("# swanctl.conf of {gw}: added to the lab by `dcvpn lab up --add` without "
+                     "connections;\n# `dcvpn deploy --lab` installs the rendered one.\n")
+BOOTSTRAP_FRR = ("! frr.conf of {gw}: added to the lab by `dcvpn lab up --add` unconfigured;\n"
+                 "! `dcvpn deploy --lab` installs the rendered one.\n"
+                 "frr defaults traditional\nhostname {gw}\n")
 FRR_OWNER = "frr"
 # swanctl --load-all reads each of these folders under SWANCTL_DIR (and complains if missing)
 SWANCTL_SUBDIRS = ("x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey",
@@ -127,7 +135,7 @@ def make_pki(state: LabState, lab_dir: Path, compiled: CompiledFabric,
 
 
 def make_psks(state: LabState, lab_dir: Path, compiled: CompiledFabric) -> Path:
-    secrets = lab_dir / "secrets"
+    secrets = lab_dir / SECRETS_DIR
     state.add_dir(secrets)
     ensure_psks(secrets, [t.name for t in compiled.tunnels])
     return secrets
@@ -140,14 +148,33 @@ def _resolve(text: str, secrets: Path) -> str:
                    for line in text.splitlines(keepends=True))
 
 
-def gateway_files(state: LabState, compiled: CompiledFabric, gw: LocalGateway,
-                  credentials: tuple[DeliveryFile, ...] | None, secrets: Path | None) -> None:
-    """The gateway's folder: exactly what `dcvpn render` produces, plus credentials."""
+def _folders(state: LabState, gw: LocalGateway) -> None:
     make_dir(state, gw.folder)
     for sub in SWANCTL_SUBDIRS:
         make_dir(state, gw.folder / sub, PRIVATE_DIR if sub in PRIVATE_SUBDIRS else PUBLIC_DIR)
     make_dir(state, gw.vty_dir)
     shutil.chown(gw.vty_dir, FRR_OWNER, FRR_OWNER)
+
+
+def bootstrap_files(state: LabState, compiled: CompiledFabric, gw: LocalGateway,
+                    credentials: tuple[DeliveryFile, ...] | None) -> None:
+    """A gateway that `up --add` starts unconfigured, for `dcvpn deploy` to configure: the
+    rendered strongswan.conf (how the lab runs charon: plugins, vici socket, log; fixed at
+    start), a swanctl.conf without connections, an frr.conf with a hostname only, and its
+    credentials (delivering certificates is the PKI's job, not the deploy's)."""
+    _folders(state, gw)
+    rendered = render_gateway(compiled, gw.name)
+    write_file(state, gw.folder / STRONGSWAN_CONF, rendered[STRONGSWAN_CONF].encode())
+    write_file(state, gw.folder / SWANCTL_CONF, BOOTSTRAP_SWANCTL.format(gw=gw.name).encode())
+    write_file(state, gw.vty_dir / FRR_CONF, BOOTSTRAP_FRR.format(gw=gw.name).encode())
+    if credentials is not None:
+        install_credentials(state, gw, credentials)
+
+
+def gateway_files(state: LabState, compiled: CompiledFabric, gw: LocalGateway,
+                  credentials: tuple[DeliveryFile, ...] | None, secrets: Path | None) -> None:
+    """The gateway's folder: exactly what `dcvpn render` produces, plus credentials."""
+    _folders(state, gw)
     for name, text in sorted(render_gateway(compiled, gw.name).items()):
         if name == FRR_CONF:
             write_file(state, gw.vty_dir / name, text.encode())

@@ -114,6 +114,17 @@ def stop(record: ProcessRecord, timeout: float = 5.0) -> bool:
     return True
 
 
+def signal_running(record: ProcessRecord, signum: int) -> bool:
+    """Send `signum` to the recorded process if it still runs (same start time)."""
+    if not is_running(record):
+        return False
+    try:
+        os.kill(record.pid, signum)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)

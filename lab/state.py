@@ -10,7 +10,7 @@ every change.
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.procs import ProcessRecord
+from tasks.validate_strongswan import NAMESPACE_PREFIX
 
 STATE_FILE = "state.json"
 VERSION = 1
@@ -170,10 +171,38 @@ class LabState:
     def add_pending(self, pending: PendingProcess) -> None:
         self._add("pending", asdict(pending))
 
+    def add_gateway(self, name: str) -> None:
+        """A strongSwan gateway `up --add` starts (recorded before its namespace is made)."""
+        self._add("gateways", name)
+
+    def forget_gateways(self, names: Collection[str]) -> None:
+        """Drop the gateways, their processes, namespaces and the paths in their folders
+        (after lab.down.remove_gateways removed them)."""
+        folders = [self.lab_dir / n for n in names]
+
+        def inside(path: str) -> bool:
+            return any(Path(path) == f or f in Path(path).parents for f in folders)
+
+        namespaces = {f"{NAMESPACE_PREFIX}{n}" for n in names}
+        data = self.data
+        data["gateways"] = [g for g in data["gateways"] if g not in names]
+        data["processes"] = [p for p in data["processes"] if p["gateway"] not in names]
+        data["pending"] = [p for p in data["pending"] if p["gateway"] not in names]
+        data["namespaces"] = [n for n in data["namespaces"] if n not in namespaces]
+        data["files"] = [f for f in data["files"] if not inside(f)]
+        data["dirs"] = [d for d in data["dirs"] if not inside(d)]
+        self.save()
+
     def started(self, pending: PendingProcess, record: ProcessRecord) -> None:
         """The pending process is now known by PID: record it and drop the pending entry."""
         self.data["pending"] = [p for p in self.data["pending"] if p != asdict(pending)]
         self.data["processes"].append(record.as_dict())
+        self.save()
+
+    def forget_processes(self, records: Collection[ProcessRecord]) -> None:
+        """Drop records of processes that have ended (a daemon restarted by `lab heal`)."""
+        gone = [r.as_dict() for r in records]
+        self.data["processes"] = [p for p in self.data["processes"] if p not in gone]
         self.save()
 
 

@@ -14,13 +14,14 @@ gateways makes no namespace.
 
 A second `up` of a lab whose state file exists is refused (run `down` first): reconciling a
 running lab with a changed model is a deploy, not a lab start. So is an `up` that would
-reuse a namespace name that already exists.
+reuse a namespace name that already exists. Growing a running lab by the gateways a changed
+model adds (`up --add`, for onboarding) is lab.grow: it reuses `attach` for the cabling.
 """
 
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from lab.errors import LabError
 from lab.files import check_reachable, credential_files, gateway_files, make_pki, make_psks
 from lab.ready import wait_ready
 from lab.state import LabState, locked
-from lab.topology import BRIDGE, UPLINK, LabPlan, plan
+from lab.topology import BRIDGE, UPLINK, LabGateway, LabPlan, plan
 from tasks.pki.errors import PkiError
 from tasks.pki.keys import Passphrase
 from tasks.validate_checks import CheckResult, Kind
@@ -89,7 +90,12 @@ def _underlay(state: LabState, lab: LabPlan) -> None:
     netns.create(lab.underlay)
     netns.batch(lab.underlay, [f"link add {BRIDGE} type bridge",
                                f"link set {BRIDGE} mtu {lab.mtu} up"])
-    for gw in lab.gateways:
+    attach(state, lab, lab.gateways)
+
+
+def attach(state: LabState, lab: LabPlan, gateways: Sequence[LabGateway]) -> None:
+    """Each gateway's namespace, cabled to the underlay bridge, with its LANs."""
+    for gw in gateways:
         state.add_namespace(gw.namespace)
         netns.create(gw.namespace)
         netns.veth(gw.namespace, UPLINK, lab.underlay, gw.bridge_port)
@@ -102,7 +108,7 @@ def _underlay(state: LabState, lab: LabPlan) -> None:
                          f"addr add {lan.address} dev {lan.device}"]
         netns.batch(gw.namespace, commands)
     netns.batch(lab.underlay, [f"link set {gw.bridge_port} master {BRIDGE} mtu {lab.mtu} up"
-                               for gw in lab.gateways])
+                               for gw in gateways])
 
 
 def _interfaces(gw: LocalGateway, deadline: float) -> None:

@@ -6,7 +6,11 @@ FRR gateways and emulated IOS-XE / JunOS devices.
 with exactly what `dcvpn render` produces, an underlay bridge between them and one LAN
 address per site prefix; then it waits until every IKE SA is ESTABLISHED, every CHILD SA
 INSTALLED, every BGP session Established and every expected route is in each kernel table.
-A second `up` of an existing lab is refused (run `down` first). `down` stops every process
+A second `up` of an existing lab is refused (run `down` first); `up --add` grows a running
+lab instead: it starts only the gateways of the (changed) model that the lab does not run yet
+(a strongSwan gateway unconfigured, for `dcvpn deploy --lab` to configure; an emulator in the
+running supervisor) and touches nothing that runs (`dcvpn onboard --lab` does this before its
+deploy). `down` stops every process
 the lab started (by PID), removes every namespace and file it made, works from the state
 file alone (also after a crash or a half-finished up) and is idempotent.
 
@@ -24,7 +28,8 @@ foreground (no root needed) until Ctrl-C or SIGTERM.
 
 The lab dir is --lab-dir, DCVPN_LAB_DIR, or /run/dcvpn-lab/<fabric>. Exit codes: 0 ok;
 1 not ready within --timeout (the lab is left running for `status` / `validate`; remove it
-with `down`), lab already up, a daemon down (status) or something left behind (down);
+with `down`), lab already up (up) or not up (up --add), a daemon down (status) or something
+left behind (down);
 2 bad input or usage: not root, a missing Debian package, an unusable model, a PKI dir that
 lacks a gateway's certificate or key or needs a passphrase; 3 a daemon or namespace could not
 be set up (what was made is removed again unless --keep), or swanctl failed (reload-creds).
@@ -33,6 +38,8 @@ be set up (what was made is removed again unless --keep), or swanctl failed (rel
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -49,6 +56,7 @@ from inventory.lint import lint
 from inventory.loader import load_fabric
 from inventory.model import Platform
 from inventory.topology import CompiledFabric, compile_fabric
+from lab import heal as lab_heal
 from lab import requirements
 from lab.creds import NoCertificatesError, NoLabError, ReloadResult, reload_creds
 from lab.down import DownResult, tear_down
@@ -56,6 +64,7 @@ from lab.emulated import not_in_lab
 from lab.emulators.catalog import DEFAULT_PASSWORD, DEFAULT_USERNAME, default_state_dir
 from lab.emulators.errors import EmulatorError
 from lab.errors import LabError
+from lab.grow import GrowResult, NoRunningLabError, grow
 from lab.state import LabBusyError
 from lab.status import EmulatorStatus, LabStatus, lab_status
 from lab.topology import lab_gateways
@@ -126,6 +135,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     _pki_option(p, "take the certificates from this PKI directory (dcvpn pki init/issue; "
                    "read only) instead of a throwaway CA in the lab dir")
     _time_scale_option(p)
+    p.add_argument("--add", action="store_true",
+                   default=(_env("add") or "").lower() in _TRUE,
+                   help="grow the running lab: start only the gateways of the model it does "
+                        "not run yet, unconfigured (dcvpn deploy --lab configures them); "
+                        "nothing running is touched [env DCVPN_ADD]")
     p.set_defaults(handler=_guard(cmd_up))
 
     p = sub.add_parser("reload-creds", help="re-deliver the PKI's files and reload them",
@@ -152,6 +166,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     _common(p)
     p.set_defaults(handler=_guard(cmd_down))
     _serve_parser(sub)
+    _heal_parser(sub)
     return sub
 
 
@@ -229,7 +244,7 @@ def _guard(fn: Handler) -> Handler:
                 lines, code = exc.lines, Exit.BAD_INPUT
             except (_UsageError, TopologyError, TaskError) as exc:
                 lines, code = [f"{name}: {exc}"], Exit.BAD_INPUT
-            except (LabExistsError, LabBusyError) as exc:
+            except (LabExistsError, LabBusyError, NoRunningLabError) as exc:
                 lines, code = [f"{name}: {exc}"], Exit.FAILED
             except (LabError, PkiError, OSError) as exc:
                 lines, code = [f"{name}: {exc}"], Exit.DEVICE
@@ -404,6 +419,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     timeout = _timeout(args.timeout)
     time_scale = _positive("--time-scale", args.time_scale)
     compiled, notes = _compile(args)
+    if getattr(args, "add", False):
+        return _add(args, compiled, timeout, time_scale)
     absent = requirements.missing() if lab_gateways(compiled) else []
     if absent:
         raise _UsageError(requirements.missing_message(absent))
@@ -444,6 +461,60 @@ def cmd_up(args: argparse.Namespace) -> int:
     emulated = f" and {len(result.emulated)} emulated" if result.emulated else ""
     _err(f"dcvpn lab up: lab {result.fabric} ready in {result.seconds:.1f}s: "
          f"{len(result.gateways)} strongSwan{emulated} gateway(s) in {lab_dir}")
+    return Exit.OK
+
+
+def grow_lab(fabric: str, lab_dir: str | None = None, timeout: float = DEFAULT_TIMEOUT
+             ) -> tuple[int, dict[str, Any]]:
+    """`dcvpn lab up --add -f FABRIC [--lab-dir DIR] --format json` for other commands
+    (dcvpn onboard --lab reaches the lab only through this command): its exit code and its
+    JSON (what it added, kept, and the lab's status); messages go to stderr."""
+    argv = ["lab", "up", "--add", "-f", fabric, "--timeout", f"{timeout:g}", "--format", "json"]
+    if lab_dir:
+        argv += ["--lab-dir", lab_dir]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    try:
+        data = json.loads(out.getvalue() or "{}")
+    except ValueError:
+        data = {}
+    return code, data if isinstance(data, dict) else {}
+
+
+def _add(args: argparse.Namespace, compiled: CompiledFabric, timeout: float,
+         time_scale: float) -> int:
+    if args.pki_dir:
+        _err("dcvpn lab up --add: note: --pki-dir is not used: the new gateways' certificates "
+             "come from the PKI the lab was started with")
+    absent = requirements.missing() if lab_gateways(compiled) else []
+    if absent:
+        raise _UsageError(requirements.missing_message(absent))
+    lab_dir = _lab_dir(args, compiled.fabric.fabric.name)
+    progress = _Progress()
+    try:
+        result: GrowResult = grow(compiled, lab_dir, timeout, progress, Passphrase.from_env(),
+                                  time_scale, args.keep)
+    finally:
+        progress.done()
+    status = lab_status(lab_dir)
+    data: dict[str, Any] = {"ok": True, "seconds": round(result.seconds, 2),
+                            "added": list(result.added), "added_emulated": list(result.emulated),
+                            "kept": list(result.kept)}
+    if status is not None:
+        data.update(_status_dict(status))
+    _emit(args, data, _status_lines(status) if status else [])
+    if not result.added and not result.emulated:
+        _err(f"dcvpn lab up --add: lab {result.fabric} runs every gateway of the model "
+             "already; nothing added")
+        return Exit.OK
+    added = [*result.added, *(f"{g} (emulated)" for g in result.emulated)]
+    _err(f"dcvpn lab up --add: added {', '.join(added)} to lab {result.fabric} in "
+         f"{result.seconds:.1f}s; {len(result.kept)} gateway(s) kept running untouched")
+    if result.added:
+        _err(f"dcvpn lab up --add: {', '.join(result.added)} run(s) unconfigured: configure "
+             f"with dcvpn deploy -f {args.fabric} --lab"
+             + (f" --lab-dir {lab_dir}" if args.lab_dir else ""))
     return Exit.OK
 
 
@@ -531,6 +602,52 @@ def cmd_down(args: argparse.Namespace) -> int:
                  "namespaces": list(result.namespaces), "removed": result.removed,
                  "leftovers": list(result.leftovers)}, _down_lines(result))
     return Exit.FAILED if result.leftovers else Exit.OK
+
+
+def _heal_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "heal", help="restart a gateway's dead charon, or initiate one of its tunnels",
+        description="Bring one part of a running lab gateway back (what dcvpn watch calls): "
+                    "--restart charon starts the gateway's charon again the way up does, only "
+                    "if the recorded one is gone, records its PID for down and reloads "
+                    "interfaces and connections; --initiate TUNNEL runs swanctl --initiate "
+                    "through the gateway's vici socket. Exit 0 done or nothing to do, 1 no "
+                    "lab, 2 bad input, 3 it failed.")
+    p.add_argument("gateway", nargs="?", metavar="GATEWAY", help="a strongSwan gateway of the lab")
+    _common(p)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--restart", metavar="DAEMON",
+                      help=f"restart this daemon ({', '.join(lab_heal.RESTARTABLE)})")
+    what.add_argument("--initiate", metavar="TUNNEL", help="initiate this tunnel")
+    p.add_argument("--timeout", default=_env("timeout", str(lab_heal.DEFAULT_TIMEOUT)),
+                   metavar="SEC", help="wait at most SEC seconds (default "
+                   f"{lab_heal.DEFAULT_TIMEOUT:.0f}) [env DCVPN_TIMEOUT]")
+    p.set_defaults(handler=_guard(cmd_heal))
+
+
+def cmd_heal(args: argparse.Namespace) -> int:
+    if not args.gateway or not (args.restart or args.initiate):
+        raise _UsageError("name a gateway and what to heal: dcvpn lab heal GATEWAY "
+                          "--restart charon | --initiate TUNNEL")
+    timeout = _timeout(args.timeout)
+    lab_dir = _lab_dir(args)
+    try:
+        if args.restart:
+            result = lab_heal.restart(lab_dir, args.gateway, args.restart, timeout)
+        else:
+            result = lab_heal.initiate(lab_dir, args.gateway, args.initiate, timeout)
+    except lab_heal.HealInputError as exc:
+        raise _UsageError(str(exc)) from exc
+    except lab_heal.NoLabError:
+        _err(f"dcvpn lab heal: no lab in {lab_dir}")
+        _emit(args, {"ok": False, "lab_dir": str(lab_dir), "gateway": args.gateway}, [])
+        return Exit.FAILED
+    _err(f"dcvpn lab heal: {result.gateway}: {result.action}: {result.detail}")
+    _emit(args, {"ok": True, "lab_dir": str(lab_dir), "gateway": result.gateway,
+                 "action": result.action, "changed": result.changed,
+                 "detail": result.detail}, [f"{result.gateway} {result.action}: "
+                                            f"{result.detail}"])
+    return Exit.OK
 
 
 def _serve_spec(args: argparse.Namespace) -> EmulatorSpec:

@@ -10,10 +10,13 @@
    (`--secrets-dir`);
 4. render to OUT and an offline diff against the model before: only the new site and its peers
    should change (any other gateway that changes is named);
-5. deploy: the new site, one hub it connects to and one peer of its region first, then the rest,
+5. with --lab, the running lab grows by the new site's gateways (`dcvpn lab up --add`: started
+   unconfigured, nothing running is touched); identity then comes from the lab's PKI or PSK
+   folder unless --pki-dir / --secrets-dir say otherwise;
+6. deploy: the new site, one hub it connects to and one peer of its region first, then the rest,
    each wave health-gated and confirmed (`dcvpn deploy --first ...`); the deploy's health gate is
    the validation;
-6. the checklist of what was done. `--dry-run` writes nothing and deploys nothing.
+7. the checklist of what was done. `--dry-run` writes nothing and deploys nothing.
 
 Exit codes: 0 done, 1 lint errors / unexpected renumbering / failed deploy checks, 2 bad input,
 3 a device failed.
@@ -38,11 +41,13 @@ from inventory.findings import Severity
 from inventory.lint import lint
 from inventory.loader import parse_fabric
 from inventory.topology import CompiledFabric, compile_fabric
-from pipelines import deploy_cmd
+from pipelines import deploy_cmd, lab_cmd
 from pipelines.diff_cmd import offline_diff
 from pipelines.exit_codes import Exit
 from tasks.errors import TaskError
 from tasks.intent import INTENT_FILE, gateway_intent
+from tasks.lab_devices import DEVICES_FILE, LabDevicesError, lab_secrets_dir, load_lab_devices
+from tasks.lab_records import LabRecordsError, read_lab_records
 from tasks.onboard import OnboardError, SiteRequest, deploy_plan, insert_site, parse_gateway
 from tasks.onboard import site_entry as make_entry
 from tasks.pki.errors import PkiError
@@ -52,6 +57,7 @@ from tasks.pki.keys import PASSPHRASE_ENV, Passphrase
 from tasks.pki.psk import ensure_psks
 from tasks.pki.store import Layout
 from tasks.render import render_gateway, write_files
+from tasks.validate_strongswan import default_lab_dir
 
 Handler = Callable[[argparse.Namespace], int]
 TRUE = ("1", "true", "yes")
@@ -113,7 +119,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--no-deploy", action="store_true",
                    help="stop after the diff (deploy later with dcvpn deploy --first ...)")
     p.add_argument("--lab", action="store_true", default=_env("lab", "") in TRUE,
-                   help="deploy to the lab's devices (devices.json) [env DCVPN_LAB]")
+                   help="grow the running lab by the new site (dcvpn lab up --add) and deploy "
+                        "to the lab's devices (devices.json); identity from the lab's PKI or "
+                        "PSKs [env DCVPN_LAB]")
     p.add_argument("--lab-dir", default=_env("lab_dir"), metavar="DIR",
                    help="the lab's directory [env DCVPN_LAB_DIR]")
     p.add_argument("--confirm-timeout", default=_env("confirm_timeout", "300"),
@@ -194,6 +202,8 @@ class Onboarding:
         except OSError as exc:
             raise OnboardError(f"{path}: cannot read: {exc.strerror or exc}") from None
         old = parse_fabric(text, str(path))
+        if args.lab:
+            self._lab_identity(old.fabric.fabric.name)
         entry = make_entry(old.fabric, _request(args))
         new_text = insert_site(text, entry, str(path))
         new = parse_fabric(new_text, str(path))
@@ -214,11 +224,71 @@ class Onboarding:
             _write_atomic(path, new_text)
         plan = deploy_plan(after, args.site, changed)
         first = ", ".join(plan.first)
+        lab = self._lab_option()
         if args.dry_run or args.no_deploy:
+            if args.lab:
+                self.step("lab", "planned", "start the new site's gateways in the running lab",
+                          [f"dcvpn lab up --add -f {path}{lab}"])
             self.step("deploy", "planned", f"first {first}; then {len(plan.rest)} more",
-                      [f"dcvpn deploy -f {path} --first {','.join(plan.first)}"])
+                      [f"dcvpn deploy -f {path} --first {','.join(plan.first)}"
+                       + (f" --lab{lab}" if args.lab else "")])
             return Exit.OK
+        if args.lab:
+            code = self._grow_lab(path, after)
+            if code is not Exit.OK:
+                return code
         return self._deploy(path, plan.first)
+
+    def _lab_option(self) -> str:
+        return f" --lab-dir {self.args.lab_dir}" if self.args.lab_dir else ""
+
+    def _lab_identity(self, fabric: str) -> None:
+        """--lab: the new site's certificates or PSKs come from the lab's, unless given."""
+        args = self.args
+        lab_dir = Path(args.lab_dir) if args.lab_dir else default_lab_dir(fabric)
+        try:
+            records = read_lab_records(lab_dir)
+        except LabRecordsError as exc:
+            raise OnboardError(str(exc)) from None
+        if records is None:
+            return  # a devices.json without a lab of ours: identity as given
+        if not args.pki_dir and records.pki_dir is not None:
+            args.pki_dir = str(records.pki_dir)
+        secrets = lab_secrets_dir(lab_dir)
+        if not args.secrets_dir and secrets is not None:
+            args.secrets_dir = str(secrets)
+
+    def _grow_lab(self, path: Path, compiled: CompiledFabric) -> Exit:
+        """The new site's gateways join the running lab (through the lab command: nothing
+        but tests and pipelines/lab_cmd.py imports lab), unless its devices.json lists them
+        already."""
+        args = self.args
+        lab_dir = (Path(args.lab_dir) if args.lab_dir
+                   else default_lab_dir(compiled.fabric.fabric.name))
+        new = [gw.name for gw in compiled.fabric.site(args.site).gateways]
+        try:
+            listed = load_lab_devices(lab_dir)
+        except LabDevicesError:
+            listed = {}
+        if all(name in listed for name in new):
+            self.step("lab", "skipped", f"{lab_dir / DEVICES_FILE} lists "
+                      f"{', '.join(new)} already")
+            return Exit.OK
+        raw, data = lab_cmd.grow_lab(str(path), self.args.lab_dir)
+        code = Exit(raw)
+        if code is not Exit.OK:
+            self.step("lab", "failed", f"dcvpn lab up --add exit {int(code)}; {path} "
+                      f"keeps the new site: fix, run dcvpn lab up --add -f {path}"
+                      f"{self._lab_option()}, then dcvpn deploy --lab",
+                      [str(e) for e in data.get("errors", [])])
+            return code
+        added = [str(g) for g in data.get("added", [])]
+        added += [f"{g} (emulated)" for g in data.get("added_emulated", [])]
+        self.step("lab", "done", f"the lab in {data.get('lab_dir', '?')} runs "
+                  f"{', '.join(added) or 'the new site already'} (dcvpn lab up --add); "
+                  f"{len(data.get('kept', []))} running gateway(s) untouched; the deploy "
+                  "configures the new ones")
+        return Exit.OK
 
     def _check_numbering(self, before: CompiledFabric, after: CompiledFabric) -> None:
         old = {t.name: (t.id, str(t.network)) for t in before.tunnels}
@@ -318,8 +388,9 @@ class Onboarding:
         items = [f"wave {w.get('number')} ({w.get('kind')}): {', '.join(w.get('gateways', []))}"
                  f" -> {w.get('outcome', '?')}" for w in waves]
         if code is Exit.OK:
-            self.step("deploy", "done", f"{len(waves)} wave(s), new site and its hub first; "
-                      f"{detail}", items)
+            first = ", ".join(waves[0].get("gateways", [])) if waves else "-"
+            self.step("deploy", "done", f"{len(waves)} wave(s), first {first}; {detail}",
+                      items)
             self.step("validate", "done", "every wave's health gate passed on both ends of "
                       "each of its tunnels")
         else:

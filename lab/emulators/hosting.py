@@ -8,6 +8,7 @@ YANG is loaded once per process (iosxe_schema.load_yang) and shared by all its d
 
 import asyncio
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -102,33 +103,76 @@ def preload(specs: Sequence[EmulatorSpec]) -> None:
 
 
 Ready = Callable[[Sequence[tuple[EmulatorSpec, Server]]], None]
+Reload = Callable[[], Sequence[EmulatorSpec]]
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RELOAD_SIGNAL = signal.SIGHUP
+log = logging.getLogger(__name__)
+
+
+async def _start(spec: EmulatorSpec, peers: PeerRegistry | None,
+                 started: list[tuple[EmulatorSpec, Server]]) -> None:
+    server = make_server(spec, peers)
+    started.append((spec, server))
+    try:
+        await server.start()
+    except OSError as exc:
+        raise EmulatorError(f"{spec.label}: cannot listen on {spec.host}:{spec.port}: "
+                            f"{exc.strerror or exc}") from exc
+
+
+async def _add_more(reload: Reload, started: list[tuple[EmulatorSpec, Server]],
+                    peers: PeerRegistry | None, ready: Ready) -> None:
+    """Start the specs that `reload` lists and are not hosted yet (by gateway, else label),
+    in the same loop and registry; then report all of them again. A failure is logged and
+    the emulators already running keep running."""
+    hosted = {spec.gateway or spec.label for spec, _ in started}
+    try:
+        fresh = [s for s in reload() if (s.gateway or s.label) not in hosted]
+        for spec in fresh:
+            spec.check()
+        await asyncio.get_running_loop().run_in_executor(None, preload, fresh)
+        for spec in fresh:
+            await _start(spec, peers, started)
+            log.info("added %s on %s:%s", spec.label, spec.host, started[-1][1].port)
+    except (EmulatorError, OSError) as exc:
+        log.error("adding emulators failed: %s", exc)
+    try:
+        ready([(spec, server) for spec, server in started if server.host_key is not None])
+    except (EmulatorError, OSError) as exc:
+        log.error("reporting the emulators failed: %s", exc)
 
 
 async def _host(specs: Sequence[EmulatorSpec], ready: Ready, peers: PeerRegistry | None,
-                early: threading.Event) -> None:
+                early: threading.Event, reload: Reload | None = None,
+                early_reload: threading.Event | None = None) -> None:
     stop = asyncio.Event()
+    more = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(RELOAD_SIGNAL, more.set)
     if early.is_set():
         return
     started: list[tuple[EmulatorSpec, Server]] = []
     try:
         for spec in specs:
-            server = make_server(spec, peers)
-            started.append((spec, server))
-            try:
-                await server.start()
-            except OSError as exc:
-                raise EmulatorError(f"{spec.label}: cannot listen on {spec.host}:{spec.port}: "
-                                    f"{exc.strerror or exc}") from exc
+            await _start(spec, peers, started)
             if stop.is_set():
                 return
         ready(started)
-        await stop.wait()
+        if early_reload is not None and early_reload.is_set():
+            more.set()  # a SIGHUP came before the loop took the signal over
+        while not stop.is_set():
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(more.wait())]
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            if more.is_set() and not stop.is_set() and reload is not None:
+                more.clear()
+                await _add_more(reload, started, peers, ready)
     finally:
         for _, server in reversed(started):
             with contextlib.suppress(Exception):
@@ -136,18 +180,22 @@ async def _host(specs: Sequence[EmulatorSpec], ready: Ready, peers: PeerRegistry
 
 
 def host_until_signalled(specs: Sequence[EmulatorSpec], ready: Ready,
-                         peers: PeerRegistry | None = None) -> None:
+                         peers: PeerRegistry | None = None, reload: Reload | None = None) -> None:
     """Start every spec's server in one event loop, call ready(servers) once all listen, and
     serve until SIGINT or SIGTERM; then stop them all and return. EmulatorError when one
-    cannot start (those already started are stopped)."""
+    cannot start (those already started are stopped). With `reload`, SIGHUP starts the specs
+    it returns that are not hosted yet, and calls ready(servers) again with all of them."""
     for spec in specs:
         spec.check()
     early = threading.Event()  # a signal before the event loop takes them over
+    early_reload = threading.Event()
     previous = {s: signal.signal(s, lambda *_: early.set()) for s in STOP_SIGNALS}
+    if reload is not None:
+        previous[RELOAD_SIGNAL] = signal.signal(RELOAD_SIGNAL, lambda *_: early_reload.set())
     try:
         preload(specs)
         if not early.is_set():
-            asyncio.run(_host(specs, ready, peers, early))
+            asyncio.run(_host(specs, ready, peers, early, reload, early_reload))
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -5,9 +5,11 @@
 writes its PID file, hosts one emulator per gateway on its own 127.0.0.1 port in one event
 loop (one PeerRegistry for the lab, so each device sees its peers' configuration; one YANG
 load per release), and once all listen writes `ready.json`: each gateway's port and the
-known_hosts line of its host key (kept in `emulators/<gateway>/`). It runs until SIGTERM or
-SIGINT (exit 0); a failure to start is one line on stderr (the lab's supervisor.log) and
-exit 1.
+known_hosts line of its host key (kept in `emulators/<gateway>/`). SIGHUP (`dcvpn lab up
+--add`) re-reads the spec and starts the gateways it does not host yet, in the same loop and
+registry, then writes `ready.json` again with all of them; the running ones are not touched.
+It runs until SIGTERM or SIGINT (exit 0); a failure to start is one line on stderr (the lab's
+supervisor.log) and exit 1.
 """
 
 import argparse
@@ -68,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         (folder_of(lab_dir) / PID_FILE).write_text(f"{os.getpid()}\n")
         specs = read_spec(lab_dir)
-        host_until_signalled(specs, lambda started: _ready(lab_dir, started), PeerRegistry())
+        host_until_signalled(specs, lambda started: _ready(lab_dir, started), PeerRegistry(),
+                             reload=lambda: read_spec(lab_dir))
     except (LabError, OSError) as exc:
         print(f"emulator supervisor: {exc}", file=sys.stderr)
         return 1
