@@ -15,7 +15,9 @@ module starts from the running configuration and touches only what dcvpn owns:
   `network` statements of `address-family ipv4`. Other BGP lines (foreign neighbors, other
   address families, knobs dcvpn does not render) are kept under the rendered process.
 
-Owned sections the candidate no longer has are dropped (a removed site's tunnels go away);
+Owned sections the candidate no longer has are dropped (a removed site's tunnels go away),
+except a trustpoint's certificate chain while the candidate still has that trustpoint: a
+candidate rendered without a PKI directory carries no chain, and leaves the device's as it is;
 owned sections the candidate has replace the device's in place (the device's text is kept
 when both hold the same lines, so an unchanged device diffs empty); new ones follow the
 rendered section before them (or, for the first ones, come before the first `interface`).
@@ -23,6 +25,7 @@ A candidate section dcvpn would not own, a rendered tunnel whose interface the d
 for something else, and a BGP AS change under foreign BGP settings are LoadErrors.
 """
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,9 +38,13 @@ from drivers.iosxe_ssh_table import (
     DCVPN_NEIGHBOR,
     OWNED_HEADERS,
     OWNED_TUNNEL_LINES,
+    OWNER_PREFIX,
     RUNNING_PREAMBLE,
     TUNNEL_HEADER,
 )
+
+CHAIN_HEADER = re.compile(rf"^crypto pki certificate chain (?P<trustpoint>{OWNER_PREFIX}\S+)$")
+TRUSTPOINT_HEADER = "crypto pki trustpoint "
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +225,12 @@ def _candidate_blocks(candidate: str, name: str) -> list[Block]:
     return blocks
 
 
+def _kept_chain(block: Block, candidate: dict[str, Block]) -> bool:
+    """A certificate chain whose trustpoint the candidate keeps (it has no chain itself)."""
+    found = CHAIN_HEADER.match(block.header)
+    return found is not None and f"{TRUSTPOINT_HEADER}{found['trustpoint']}" in candidate
+
+
 def _anchor(items: Sequence[Item]) -> int:
     """Where new sections go when none of dcvpn's is on the device yet."""
     for index, item in enumerate(items):
@@ -247,7 +260,7 @@ def intended_config(running: str, candidate: str, name: str) -> str:
                             "`description dcvpn ...`); refusing to replace it")
         if twin is not None:
             placed[index] = twin
-        elif owned(item):
+        elif owned(item) and not _kept_chain(item, by_header):
             dropped.add(index)
     before: dict[int, list[Block]] = {}
     after: dict[int, list[Block]] = {}

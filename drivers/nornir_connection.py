@@ -81,7 +81,8 @@ class DcvpnConnection:
         extras = extras or {}
         name = str(extras.get("name") or hostname)
         transport = extras.get("transport")
-        if not (hostname and port and platform and transport):
+        local = str(transport) == Transport.LOCAL  # on this machine: no port
+        if not (hostname and (port or local) and platform and transport):
             raise UnsupportedError(
                 f"{name}: a dcvpn connection needs hostname, port, platform and the "
                 "transport extra (open it with drivers.nornir_connection.driver_for)")
@@ -90,7 +91,7 @@ class DcvpnConnection:
         except ValueError:
             raise UnsupportedError(f"{name}: unknown platform {platform!r} or transport "
                                    f"{transport!r}") from None
-        driver: ConfigDriver = factory(device_target(name, hostname, port, username,
+        driver: ConfigDriver = factory(device_target(name, hostname, port or 0, username,
                                                      password, extras))
         driver.open()
         self._driver = driver

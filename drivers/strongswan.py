@@ -6,6 +6,8 @@
                     as swanctl-secrets.conf after a move to certificates, is removed);
                     MERGE: only the files given. Rendered files the host does not take
                     (Layout.ignored) are skipped. Secrets must be resolved by the caller.
+                    Certificate, key, CA and CRL (drivers/strongswan_creds.py) install into
+                    the swanctl folders; absent from a candidate they are left alone.
     get_running     the managed files as they are on the host, as a bundle
     diff            unified, per file, secrets masked after diffing (a changed PSK still
                     shows as a change). There is no native diff: `swanctl --list-conns`
@@ -42,6 +44,16 @@ from drivers.errors import (
     NoPendingCommitError,
 )
 from drivers.strongswan_bundle import pack, unpack
+from drivers.strongswan_creds import (
+    CREDENTIAL_FILES,
+    DIGEST_FILE,
+    SECRET_FILES,
+    digest,
+    digest_from,
+    secret_diff,
+    shown,
+    with_credentials,
+)
 from drivers.strongswan_host import Completed, LocalRunner, Runner, SshRunner, sh
 from drivers.strongswan_layout import (
     KNOWN_FILES,
@@ -113,7 +125,7 @@ class StrongswanDriver:
 
     def __init__(self, target: DeviceTarget) -> None:
         self.target = target
-        self.layout = self.make_layout(target)
+        self.layout = with_credentials(self.make_layout(target), target.name, target.options)
         self._runner: Runner | None = None
         self._candidate: dict[str, str | None] | None = None  # None value: remove the file
         self.skipped: tuple[str, ...] = ()  # candidate files this host does not take
@@ -181,9 +193,25 @@ class StrongswanDriver:
             raise CommitError(f"{self.name}: cannot write {path}: "
                               f"{done.stderr.strip() or f'exit {done.rc}'}")
 
-    def _files(self) -> dict[str, str]:
+    def _digest(self, path: str) -> str | None:
+        done = self._run(sh(DIGEST_FILE, path), f"digest {path}")
+        if done.rc == ABSENT:
+            return None
+        if done.rc != 0 or not done.stdout.strip():
+            raise DriverError(f"{self.name}: cannot digest {path}: "
+                              f"{done.stderr.strip() or f'exit {done.rc}'}")
+        return digest_from(done.stdout)
+
+    def _files(self, secrets: bool = False) -> dict[str, str]:
+        """The managed files' texts; a secret file (the key) only as its digest, and only
+        when `secrets`: it is never read back."""
         out = {}
         for f in self.layout.files:
+            if f.name in SECRET_FILES:
+                found = self._digest(f.path) if secrets else None
+                if found is not None:
+                    out[f.name] = found
+                continue
             text = self._read(f.path)
             if text is not None:
                 out[f.name] = text
@@ -196,10 +224,11 @@ class StrongswanDriver:
 
     def load_candidate(self, config: str, mode: LoadMode = LoadMode.REPLACE) -> None:
         files = unpack(config, self.name)
-        unknown = sorted(set(files) - set(KNOWN_FILES))
+        known = (*KNOWN_FILES, *CREDENTIAL_FILES)
+        unknown = sorted(set(files) - set(known))
         if unknown:
             raise LoadError(f"{self.name}: unknown file(s) in the candidate: "
-                            f"{', '.join(unknown)} (known: {', '.join(KNOWN_FILES)})")
+                            f"{', '.join(unknown)} (known: {', '.join(known)})")
         raw = sorted(n for n, text in files.items() if unresolved(text))
         if raw:
             raise LoadError(f"{self.name}: {', '.join(raw)} still hold(s) ${{dcvpn-secret:...}} "
@@ -212,16 +241,28 @@ class StrongswanDriver:
             if missing:
                 raise LoadError(f"{self.name}: a replace candidate must hold "
                                 f"{', '.join(missing)}; nothing was loaded")
-            candidate.update({n: None for n in managed if n not in files})
+            # credentials the candidate lacks are left alone (strongswan_creds)
+            candidate.update({n: None for n in managed
+                              if n not in files and n not in CREDENTIAL_FILES})
         self._candidate = candidate
 
     def diff(self) -> ConfigDiff:
         if self._candidate is None:
             return ConfigDiff(native=None, unified="")
-        running = self._files()
-        parts = [unified_diff(f.name, running.get(f.name), self._candidate[f.name])
-                 for f in self.layout.files
-                 if f.name in self._candidate and running.get(f.name) != self._candidate[f.name]]
+        running = self._files(secrets=True)
+        parts = []
+        for f in self.layout.files:
+            if f.name not in self._candidate:
+                continue
+            old, new = running.get(f.name), self._candidate[f.name]
+            if f.name in SECRET_FILES:
+                new = digest(new) if new is not None else None
+                if old != new:
+                    parts.append(secret_diff(f.name, old is not None, new is not None))
+            elif old != new:
+                if f.name in CREDENTIAL_FILES:
+                    old, new = shown(f.name, old), shown(f.name, new)
+                parts.append(unified_diff(f.name, old, new))
         return ConfigDiff(native=None, unified="".join(parts))
 
     def discard(self) -> None:

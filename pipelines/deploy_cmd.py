@@ -11,6 +11,8 @@ deploy of an unchanged model changes nothing ("no changes").
 --no-auto-confirm leaves the healthy commits pending and records them in the state file
 (.dcvpn/deploy-<fabric>.json) for `dcvpn confirm -f FABRIC` or `dcvpn rollback -f FABRIC`
 before the timer runs out. --lab deploys to the lab's devices (<lab dir>/devices.json).
+--pki-dir (certificate fabrics; with --lab the lab's own PKI by default) sends each gateway's
+certificates with its candidate (tasks/pki/__init__.py: what each platform gets).
 
 The JSON report (--report, default dcvpn-deploy-report.json) is written on every run, also
 on failure. Exit codes: 0 deployed (or no changes, or dry run); 1 a health check failed and
@@ -57,6 +59,14 @@ from pipelines.deploy_report import (
 from pipelines.deploy_targets import Fleet, TargetError, make_fleet, undeployable
 from pipelines.exit_codes import Exit
 from pipelines.waves import WaveError
+from tasks.lab_devices import lab_secrets_dir
+from tasks.pki.deploy_material import (
+    check_pki_dir,
+    choose_pki_dir,
+    not_installed,
+    uses_certificates,
+)
+from tasks.pki.errors import PkiError
 from tasks.validate_expect import expect_fabric
 from tasks.validate_strongswan import default_lab_dir, local_fabric
 
@@ -166,7 +176,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="the lab's directory (default /run/dcvpn-lab/<fabric>) "
                         "[env DCVPN_LAB_DIR]")
     p.add_argument("--secrets-dir", default=_env("secrets_dir"), metavar="DIR",
-                   help="where the PSKs are (default: dcvpn pki psk's) [env DCVPN_SECRETS_DIR]")
+                   help="where the PSKs are (default: dcvpn pki psk's; with --lab the lab's "
+                        "own, <lab dir>/secrets) [env DCVPN_SECRETS_DIR]")
+    p.add_argument("--pki-dir", default=_env("pki_dir"), metavar="DIR",
+                   help="certificate fabrics: install each gateway's certificates from this "
+                        "PKI directory (default: none; with --lab the lab's own) "
+                        "[env DCVPN_PKI_DIR]")
     sharding.add_option(p)
     p.set_defaults(handler=cmd_deploy)
 
@@ -302,7 +317,8 @@ def _finish(args: argparse.Namespace, run: RunRecord, code: int, live: _Live) ->
 
 def _options_dict(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("confirm_timeout", "canary", "first", "dry_run", "no_auto_confirm", "rollback_all",
-            "workers", "settle", "interval", "site", "lab", "lab_dir", "report", "state")
+            "workers", "settle", "interval", "site", "lab", "lab_dir", "report", "state",
+            "pki_dir")
     out = {k: getattr(args, k, None) for k in keys if hasattr(args, k)}
     if getattr(args, "shard", None) is not None:
         out["shard"] = str(args.shard)
@@ -339,6 +355,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace, run: RunRecord, live: _Live,
             keep: Callable[[Fleet], None]) -> Exit:
+    began = time.monotonic()
     options = _options(args)
     fabric_file, compiled = _compile(args)
     name = compiled.fabric.fabric.name
@@ -357,6 +374,10 @@ def _deploy(args: argparse.Namespace, run: RunRecord, live: _Live,
             run.errors.append(run.message)
             return Exit.FAILED
     lab_dir = _lab_dir(args, name)
+    if lab_dir is not None and not options.secrets_dir:
+        found = lab_secrets_dir(lab_dir)  # the keys the lab's gateways were loaded with
+        options = replace(options, secrets_dir=str(found) if found is not None else None)
+    options = _with_pki(args, compiled, lab_dir, targets, options, live.say)
     fleet = make_fleet(fabric_file, compiled, options.workers, lab_dir, targets)
     keep(fleet)
     problems = undeployable(fleet, targets)
@@ -368,6 +389,7 @@ def _deploy(args: argparse.Namespace, run: RunRecord, live: _Live,
             run.devices[gw.name] = DeviceRecord(gw.name, site.name, str(platform),
                                                 str(transport))
     deployer = Deployer(fleet, run, options, expect_fabric(compiled), live.say, live)
+    run.timings["prepare"] = time.monotonic() - began
     changed, failure = deployer.diff(targets)
     if failure is not None:
         failed = sorted(n for n, d in run.devices.items() if d.outcome is Outcome.FAILED)
@@ -409,6 +431,26 @@ def _deploy(args: argparse.Namespace, run: RunRecord, live: _Live,
     run.outcome = "ok"
     run.message = f"deployed: {confirmed} gateway(s) changed and confirmed in {len(waves)} wave(s)"
     return Exit.OK
+
+
+def _with_pki(args: argparse.Namespace, compiled: CompiledFabric, lab_dir: Path | None,
+              targets: list[str], options: DeployOptions,
+              say: Callable[[str], None]) -> DeployOptions:
+    """The PKI directory the candidates take their certificates from, checked up front."""
+    try:
+        choice = choose_pki_dir(compiled, getattr(args, "pki_dir", None), lab_dir)
+        if choice.path is not None:
+            check_pki_dir(compiled, choice.path, targets, strict=choice.strict)
+    except PkiError as exc:
+        raise _UsageError(f"--pki-dir: {exc}") from None
+    if choice.path is None:
+        if uses_certificates(compiled):
+            say("note: no --pki-dir: certificates on the devices are left as they are")
+        return options
+    say(f"certificates from {choice.path} ({choice.source})")
+    for line in not_installed(compiled, targets, choice.path):
+        say(f"note: {line}")
+    return replace(options, pki_dir=str(choice.path))
 
 
 # --- confirm / rollback ---------------------------------------------------------------------

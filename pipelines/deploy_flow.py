@@ -50,6 +50,7 @@ from tasks.health import (
     GateResult,
     HealthCheck,
     Round,
+    emulated_peer,
     gate_plan,
     read_state,
     wait_healthy,
@@ -73,6 +74,7 @@ class DeployOptions:
     rollback_all: bool = False
     secrets_dir: str | None = None
     first: tuple[str, ...] = ()
+    pki_dir: str | None = None  # certificates go with the candidate (tasks.pki.deploy_material)
 
 
 def members(compiled: CompiledFabric, gateways: Collection[str]) -> list[Member]:
@@ -158,7 +160,10 @@ class Deployer:
     def diff(self, targets: Sequence[str]) -> tuple[list[str], Exit | None]:
         """Diff every target (nothing changes). (changed gateways, exit code on failure)."""
         self.say(f"diffing {len(targets)} gateway(s)")
-        results = self._results(targets, diff_device, secrets_dir=self.options.secrets_dir)
+        began = time.monotonic()
+        results = self._results(targets, diff_device, secrets_dir=self.options.secrets_dir,
+                                pki_dir=self.options.pki_dir)
+        self.run.timings["diff"] = time.monotonic() - began
         changed: list[str] = []
         worst: Exit | None = None
         for name in targets:
@@ -190,19 +195,24 @@ class Deployer:
         return waves
 
     def deploy_waves(self, waves: Sequence[Wave]) -> Exit:
-        for index, wave in enumerate(waves):
-            later = {g: w.number for w in waves[index + 1:] for g in w.gateways}
-            code = self._wave(wave, self.run.waves[index], len(waves), later)
-            if code is not Exit.OK:
-                return code
-        return Exit.OK
+        began = time.monotonic()
+        try:
+            for index, wave in enumerate(waves):
+                later = {g: w.number for w in waves[index + 1:] for g in w.gateways}
+                code = self._wave(wave, self.run.waves[index], len(waves), later)
+                if code is not Exit.OK:
+                    return code
+            return Exit.OK
+        finally:
+            self.run.timings["waves"] = time.monotonic() - began
 
     def _commit(self, wave: Wave) -> tuple[list[str], dict[str, str], dict[str, str]]:
         """(committed, failed -> error, lost -> error) of one wave's commits."""
         started = time.time()
         results = self._results(wave.gateways, commit_device,
                                 confirm_timeout=self.options.confirm_timeout,
-                                secrets_dir=self.options.secrets_dir)
+                                secrets_dir=self.options.secrets_dir,
+                                pki_dir=self.options.pki_dir)
         committed: list[str] = []
         failed: dict[str, str] = {}
         lost: dict[str, str] = {}
@@ -251,7 +261,7 @@ class Deployer:
         return Round(readers, unreachable)
 
     def _gate(self, wave: Wave, total: int, later: Mapping[str, int]) -> GateResult:
-        plan = gate_plan(self.expected, wave.gateways, later)
+        plan = gate_plan(self.expected, wave.gateways, later, self.fleet.emulated)
 
         def progress(attempt: int, checks: list[HealthCheck]) -> None:
             failing = [c.name for c in checks if c.failed]
@@ -267,7 +277,9 @@ class Deployer:
                  wave.kind == "first" else f"region {wave.region or '(none)'}")
         self.say(f"wave {wave.number}/{total} ({where}): committing "
                  f"{', '.join(wave.gateways)}")
+        began = time.monotonic()
         committed, failed, lost = self._commit(wave)
+        record.timings["commit"] = time.monotonic() - began
         if failed or lost:
             for name, text in failed.items():
                 self._device(name).outcome = Outcome.FAILED
@@ -285,7 +297,9 @@ class Deployer:
             record.outcome = "unchanged"
             self.say(f"wave {wave.number}/{total}: nothing left to change")
             return Exit.OK
+        began = time.monotonic()
         gate = self._gate(wave, total, later)
+        record.timings["health"] = time.monotonic() - began
         record.health = health_dict(gate)
         if gate.unreachable:
             for name, text in gate.unreachable.items():
@@ -310,6 +324,10 @@ class Deployer:
         counts = gate.counts()
         self.say(f"wave {wave.number}/{total}: healthy ({counts['pass']} passed, "
                  f"{counts['skipped']} skipped, {counts['not-applicable']} not applicable)")
+        unchecked = [c.name for c in gate.checks if emulated_peer(c)]
+        if unchecked:
+            self.say(f"  emulated peer, not checked ({len(unchecked)}): "
+                     f"{', '.join(unchecked)}")
         if not self.options.auto_confirm:
             record.outcome = "committed"
             return Exit.OK
@@ -317,7 +335,9 @@ class Deployer:
 
     def _confirm_wave(self, wave: Wave, record: WaveRecord, committed: Sequence[str],
                       total: int) -> Exit:
+        began = time.monotonic()
         results = self._results(committed, confirm_device)
+        record.timings["confirm"] = time.monotonic() - began
         trouble: dict[str, str] = {}
         expired = []
         for name in committed:

@@ -5,7 +5,9 @@ Report (`dcvpn-deploy-report.json` by default, schema `dcvpn-deploy-report/1`):
     {"schema", "run_id", "command" (deploy|confirm|rollback), "fabric", "fabric_file",
      "started", "finished" (UTC ISO 8601), "dry_run", "options", "outcome", "exit_code",
      "message", "errors": [...],
+     "timings": {"prepare", "diff", "waves"} (seconds; a phase not reached is absent),
      "waves": [{"number", "kind" (canary|region), "region", "gateways", "outcome",
+                "timings": {"commit", "health", "confirm"} (seconds, as above),
                 "health": {"healthy", "attempts", "seconds", "counts", "failed": [names],
                            "checks": [{name, kind, gateway, subject, status, expected,
                                        observed, sites, gateways}]} | null}],
@@ -84,6 +86,10 @@ def diff_summary(view: Mapping[str, str] | None, changed: bool) -> dict[str, Any
     return {"changed": changed, "added": added, "removed": removed, "text": text}
 
 
+def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
+    return {phase: round(seconds, 3) for phase, seconds in timings.items()}
+
+
 @dataclass
 class DeviceRecord:
     gateway: str
@@ -114,11 +120,12 @@ class WaveRecord:
     gateways: tuple[str, ...]
     outcome: str = "not-run"  # confirmed | committed | rolled-back | failed | not-run
     health: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
 
     def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "kind": self.kind, "region": self.region or None,
                 "gateways": list(self.gateways), "outcome": self.outcome,
-                "health": self.health}
+                "timings": _rounded(self.timings), "health": self.health}
 
 
 @dataclass
@@ -137,6 +144,7 @@ class RunRecord:
     errors: list[str] = field(default_factory=list)
     waves: list[WaveRecord] = field(default_factory=list)
     devices: dict[str, DeviceRecord] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
 
     def as_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "run_id": self.run_id, "command": self.command,
@@ -144,7 +152,8 @@ class RunRecord:
                 "started": iso(self.started), "finished": iso(self.finished),
                 "dry_run": self.dry_run, "options": self.options, "outcome": self.outcome,
                 "exit_code": self.exit_code, "message": self.message,
-                "errors": list(self.errors), "waves": [w.as_dict() for w in self.waves],
+                "errors": list(self.errors), "timings": _rounded(self.timings),
+                "waves": [w.as_dict() for w in self.waves],
                 "devices": {n: d.as_dict() for n, d in sorted(self.devices.items())}}
 
 

@@ -48,6 +48,11 @@ class Fleet:
         host = self.nr.inventory.hosts[gateway]
         return Platform(str(host.platform)), Transport(str(host.get("transport")))
 
+    @property
+    def emulated(self) -> frozenset[str]:
+        """The lab's emulated devices (tasks.lab_devices.LabDevice.emulated)."""
+        return frozenset(name for name, device in self.lab.items() if device.emulated)
+
     def local_reader(self, gateway: str) -> DeviceReader | None:
         """The lab's own reader of a local strongSwan gateway; None: read via the driver."""
         device = self.lab.get(gateway)

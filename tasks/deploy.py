@@ -6,6 +6,12 @@ with `${dcvpn-secret:...}` references resolved only on the way to the device. No
 returns or raises carries a secret: diffs come masked from the driver, and every text is also
 scrubbed of the resolved values themselves.
 
+With a PKI directory (`pki_dir`, tasks.pki.deploy_material) the candidate carries the
+gateway's certificates: strongSwan's bundle gets cert, CA, CRL and the key (a
+`${dcvpn-secret:pki-key/<gw>}` reference, resolved here like a PSK); IOS-XE's config.cli the
+`crypto pki certificate chain` (tasks.render PkiRenderer). Without one, certificates are not
+part of the candidate and stay on the devices as they are.
+
 Nornir's dry run is honoured: commit/confirm/rollback then change nothing and say what they
 would do; `changed` is always the truth (a dry run: "would change").
 """
@@ -26,6 +32,12 @@ from drivers.nornir_connection import driver_for
 from drivers.redact import MASK, hide
 from drivers.strongswan_bundle import pack as pack_files
 from inventory.model import Platform, Transport
+from tasks.pki.deploy_material import (
+    covers,
+    resolve_keys,
+    strongswan_credentials,
+    uses_certificates,
+)
 from tasks.pki.files import default_secrets_dir
 from tasks.pki.psk import resolve_secrets
 from tasks.read_back import reader_for
@@ -75,26 +87,38 @@ def secrets_folder(task: Task, override: str | None = None) -> Path:
     return Path(env) if env else default_secrets_dir(str(task.host.get("fabric")))
 
 
-def rendered_candidate(task: Task) -> str:
+def rendered_candidate(task: Task, pki_dir: str | None = None) -> str:
     host = task.host
     key = (Platform(str(host.platform)), Transport(str(host.get("transport"))))
+    compiled = host["compiled"]
+    pki = Path(pki_dir) if pki_dir and uses_certificates(compiled) else None
+    if pki is not None and not covers(pki, host.name):
+        pki = None  # the lab's PKI: only its strongSwan gateways (a --pki-dir is checked first)
     if key in CANDIDATE_BUNDLES:
-        return pack_files(render_gateway(host["compiled"], host.name))
+        files = render_gateway(compiled, host.name)
+        if pki is not None:
+            files.update(strongswan_credentials(pki, host.name))
+        return pack_files(files)
     name = CANDIDATE_FILES.get(key)
     if name is None:
         raise UnsupportedError(f"{host.name}: no candidate file for {key[0]} over {key[1]}")
-    return render_gateway(host["compiled"], host.name)[name]
+    return render_gateway(compiled, host.name, pki)[name]
 
 
-def resolve(task: Task, config: str, secrets_dir: str | None) -> tuple[str, list[str]]:
-    """The config with its secret references resolved, and the secret values themselves."""
+def resolve(task: Task, config: str, secrets_dir: str | None,
+            pki_dir: str | None = None) -> tuple[str, list[str]]:
+    """The config with its secret references resolved, and the secret values themselves
+    (for a private key: its PEM and every base64 line of it)."""
+    config, values = resolve_keys(config, Path(pki_dir) if pki_dir else None)
     refs = sorted(set(_REF.findall(config)))
-    if not refs:
+    if refs:
+        folder = secrets_folder(task, secrets_dir)
+        values += [resolve_secrets(ref, folder) for ref in refs]
+        config = resolve_secrets(config, folder)
+    if not values:
         return config, []
-    folder = secrets_folder(task, secrets_dir)
-    values = [resolve_secrets(ref, folder) for ref in refs]
     hide(values)  # client libraries log what they send
-    return resolve_secrets(config, folder), sorted(set(values), key=len, reverse=True)
+    return config, sorted(set(values), key=len, reverse=True)
 
 
 def _diff_view(diff: ConfigDiff, secrets: Sequence[str]) -> dict[str, str]:
@@ -131,15 +155,15 @@ def _read_running(driver: ConfigDriver, platform: Platform) -> dict[str, Any] | 
 
 
 def diff_device(task: Task, config: str | None = None, secrets_dir: str | None = None,
-                read_running: bool = False) -> Result:
+                read_running: bool = False, pki_dir: str | None = None) -> Result:
     """Load the candidate, diff it against the running configuration, discard it.
 
     With read_running, result["running_intent"] is the running configuration read back into
     intent (read before the candidate is loaded), for the semantic diff of `dcvpn diff`; None
     with result["running_error"] when a dcvpn object on the device cannot be read.
     """
-    text = config if config is not None else rendered_candidate(task)
-    resolved, values = resolve(task, text, secrets_dir)
+    text = config if config is not None else rendered_candidate(task, pki_dir)
+    resolved, values = resolve(task, text, secrets_dir, pki_dir)
     outcome: dict[str, Any] = {}
     with _no_secrets(values):
         driver = driver_for(task)
@@ -158,13 +182,14 @@ def diff_device(task: Task, config: str | None = None, secrets_dir: str | None =
 
 
 def commit_device(task: Task, confirm_timeout: int | None, config: str | None = None,
-                  secrets_dir: str | None = None, dry_run: bool | None = None) -> Result:
+                  secrets_dir: str | None = None, dry_run: bool | None = None,
+                  pki_dir: str | None = None) -> Result:
     """Load, diff and commit with a confirm timeout (seconds); no diff, no commit.
 
     result: diff, committed, armed_seconds (what the device really armed), dry_run.
     """
-    text = config if config is not None else rendered_candidate(task)
-    resolved, values = resolve(task, text, secrets_dir)
+    text = config if config is not None else rendered_candidate(task, pki_dir)
+    resolved, values = resolve(task, text, secrets_dir, pki_dir)
     dry_run = bool(task.is_dry_run(dry_run))
     with _no_secrets(values):
         driver = driver_for(task)

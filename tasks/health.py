@@ -12,6 +12,13 @@ Which checks (gate_plan, pure):
 
 A check that depends on a gateway without any reader is `skipped` (named). The gate passes
 when no check failed.
+
+Emulated devices (the lab's junos/iosxe emulators, GatePlan.emulated) derive their tunnels
+from the configurations of the other emulated devices; they run no IKE. A tunnel between an
+emulated device and a real daemon (the lab's strongSwan) therefore cannot come up by design,
+and every check that depends on both kinds of gateway (its SAs, BGP session and prefixes,
+routes and pings through it) is `not-applicable`, observed "emulated peer: not checked
+(...)": named in the gate's output, never counted as passed.
 """
 
 import math
@@ -31,6 +38,7 @@ from tasks.validate_expect import BgpExpect, GatewayExpect
 from tasks.validate_observed import BgpPeer, DeviceReader, ReadError
 
 STATE_KINDS = frozenset({Kind.IKE, Kind.CHILD, Kind.BGP})
+EMULATED_PEER = "emulated peer: not checked"
 ALL_KINDS = frozenset(Kind)
 
 
@@ -76,6 +84,7 @@ class GatePlan:
     wave: frozenset[str]
     expected: Mapping[str, GatewayExpect]
     deferred: tuple[HealthCheck, ...] = ()  # skipped: the other end changes in a later wave
+    emulated: frozenset[str] = frozenset()  # emulated devices (no IKE): see the module doc
 
     @property
     def gateways(self) -> tuple[str, ...]:
@@ -94,9 +103,10 @@ def _touching(gateways: Collection[str], wave: Collection[str]) -> bool:
 
 
 def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
-              later: Mapping[str, int]) -> GatePlan:
+              later: Mapping[str, int], emulated: Collection[str] = ()) -> GatePlan:
     """The checks of a wave (pure). `later`: gateways that change in a later wave -> its
-    number; a check depending on one is deferred to that wave."""
+    number; a check depending on one is deferred to that wave. `emulated`: the gateways that
+    are emulated devices (module doc)."""
     mine = frozenset(wave)
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
@@ -132,7 +142,8 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
             exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
             routes=tuple(r for r in routes if _deferral(r.gateways, later) is None),
             pings=tuple(p for p in pings if _deferral(p.gateways, later) is None))
-    return GatePlan(mine, plan, tuple(_fill_deferred(deferred, expected)))
+    return GatePlan(mine, plan, tuple(_fill_deferred(deferred, expected)),
+                    frozenset(emulated))
 
 
 def _fill_deferred(found: list[HealthCheck], expected: Mapping[str, GatewayExpect]
@@ -222,7 +233,29 @@ def evaluate(plan: GatePlan, readers: Mapping[str, DeviceReader | None],
             out += _state_only(exp)
         else:
             out += [_wrap(r) for r in probe_checks(exp, reader, ALL_KINDS, scope)]
+    out = [_across_emulation(c, plan.emulated) for c in out]
     return sorted(out, key=lambda c: (c.result.kind, c.result.gateway, c.result.subject))
+
+
+def _across_emulation(check: HealthCheck, emulated: Collection[str]) -> HealthCheck:
+    """A passed or failed check that depends on an emulated device and a real daemon at once
+    is not applicable (it cannot pass by design); anything else is left as it is."""
+    if check.status not in (CheckStatus.PASS, CheckStatus.FAIL):
+        return check
+    fake = sorted(g for g in check.result.gateways if g in emulated)
+    real = sorted(g for g in check.result.gateways if g not in emulated)
+    if not fake or not real:
+        return check
+    reason = (f"{EMULATED_PEER} ({', '.join(fake)} emulated, runs no IKE: no "
+              f"tunnel to {', '.join(real)} can come up)")
+    return HealthCheck(replace(check.result, status=Status.SKIP, observed=reason),
+                       CheckStatus.NOT_APPLICABLE)
+
+
+def emulated_peer(check: HealthCheck) -> bool:
+    """Not applicable because of the emulated-peer rule (for reports)."""
+    return (check.status is CheckStatus.NOT_APPLICABLE
+            and check.result.observed.startswith(EMULATED_PEER))
 
 
 def _in_scope(result: CheckResult, scope: Collection[str]) -> CheckResult:

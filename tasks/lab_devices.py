@@ -13,6 +13,10 @@
 Emulated junos/iosxe gateways listen on loopback; the lab's strongSwan+FRR gateways are
 reached locally in their namespace (DeviceTarget.options carries netns and dir). The lab's
 emulator host keys are listed in its own known_hosts, so host keys stay verified.
+
+A PSK lab keeps its pre-shared keys in `<lab dir>/secrets` (tasks.pki.psk layout): the lab's
+strongSwan gateways were loaded with them, so a `--lab` diff or deploy resolves its
+`${dcvpn-secret:...}` references there (lab_secrets_dir).
 """
 
 import json
@@ -25,6 +29,7 @@ from drivers.base import DeviceTarget
 from inventory.model import Platform, Transport
 
 DEVICES_FILE = "devices.json"
+SECRETS_DIR = "secrets"
 LOCAL_HOST = "localhost"
 
 
@@ -38,6 +43,12 @@ class LabDevice:
     platform: Platform
     transport: Transport
     target: DeviceTarget
+
+    @property
+    def emulated(self) -> bool:
+        """The lab runs strongSwan gateways for real (local, in their namespace) and emulates
+        every other device: an emulator runs no IKE, its tunnels exist only between emulators."""
+        return not (self.platform is Platform.STRONGSWAN and self.transport is Transport.LOCAL)
 
 
 def _device(name: str, raw: dict[str, Any], path: Path) -> LabDevice:
@@ -71,6 +82,12 @@ def load_lab_devices(lab_dir: Path) -> dict[str, LabDevice]:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise LabDevicesError(f"{path}: unreadable lab device list ({exc})") from None
     return {name: _device(name, raw, path) for name, raw in sorted(devices.items())}
+
+
+def lab_secrets_dir(lab_dir: Path) -> Path | None:
+    """The lab's own PSK folder; None when the lab made none (a certificate lab)."""
+    path = lab_dir / SECRETS_DIR
+    return path if path.is_dir() else None
 
 
 def write_lab_devices(lab_dir: Path, fabric: str, devices: dict[str, dict[str, Any]]) -> Path:

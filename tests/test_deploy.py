@@ -179,8 +179,10 @@ def check_schema(report: dict[str, Any]) -> None:
     assert report["schema"] == "dcvpn-deploy-report/1"
     top = {"schema", "run_id", "command", "fabric", "fabric_file", "started", "finished",
            "dry_run", "options", "outcome", "exit_code", "message", "errors", "waves",
-           "devices"}
+           "devices", "timings"}
     assert set(report) == top
+    assert set(report["timings"]) <= {"prepare", "diff", "waves"}
+    assert all(s >= 0 for s in report["timings"].values())
     assert isinstance(report["run_id"], str) and report["run_id"]
     assert report["command"] in ("deploy", "confirm", "rollback")
     for key in ("started", "finished"):
@@ -188,7 +190,10 @@ def check_schema(report: dict[str, Any]) -> None:
     assert report["exit_code"] in (0, 1, 2, 3)
     assert isinstance(report["errors"], list)
     for wave in report["waves"]:
-        assert set(wave) == {"number", "kind", "region", "gateways", "outcome", "health"}
+        assert set(wave) == {"number", "kind", "region", "gateways", "outcome", "health",
+                             "timings"}
+        assert set(wave["timings"]) <= {"commit", "health", "confirm"}
+        assert ("health" in wave["timings"]) == (wave["health"] is not None)
         assert wave["kind"] in ("first", "canary", "region")
         health = wave["health"]
         if health is not None:

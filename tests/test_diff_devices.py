@@ -34,6 +34,7 @@ from tasks.lab_devices import write_lab_devices
 from tasks.pki.psk import ensure_psks, resolve_secrets
 from tasks.render import render_gateway
 from tasks.render_context import gateway_view
+from tasks.validate_strongswan import local_fabric
 
 USER = "lab"
 PASSWORD = "lab-secret"
@@ -71,7 +72,8 @@ def esp_30m(data: dict[str, Any]) -> None:
 
 
 def compiled(data: dict[str, Any]) -> CompiledFabric:
-    return compile_fabric(Fabric.model_validate(data))
+    """As `--lab` compiles it: the strongSwan sites on kernel-libipsec, like `dcvpn lab up`."""
+    return compile_fabric(local_fabric(Fabric.model_validate(data))[0])
 
 
 @dataclass

@@ -8,52 +8,71 @@ keys are created 0600 and, when DCVPN_PKI_PASSPHRASE (or the variable named by
 Make-before-break renewal: `renew` writes the new key and certificate as `<gw>.key/.pem`
 and keeps the replaced pair as `<gw>.prev.key/.prev.pem`. Peers trust the CA, not a
 particular certificate, so old and new both authenticate until the old one's not-after. The
-deploy flow installs the current pair (strongSwan: `delivery.strongswan_files` into the
-swanctl folders, then `swanctl --load-creds --clear`, as `dcvpn lab reload-creds` does;
-running SAs are untouched, new SAs use the new certificate); when a deploy rolls back, the
-driver re-installs the previous pair (`previous=True`), still valid. Old certificates are not
+next `dcvpn deploy --pki-dir D` installs the current pair (with `--lab`, the lab's own PKI is
+the default): strongSwan gets cert, key, CA and CRL in the swanctl folders, then `swanctl
+--load-all` (tasks.pki.deploy_material, drivers/strongswan_creds.py). The deploy does not force
+a re-authentication: running IKE SAs stay up (nothing breaks), new IKE SAs (a restart, a DPD
+restart, a reauth_time) authenticate with the new certificate. When a deploy rolls back (health
+gate, timer, `dcvpn rollback`), the driver's backup puts the previous files back: the previous
+pair, still valid. `dcvpn diff --pki-dir D` shows a renewal as subject/serial/not-after lines
+of the certificate and CRL; the key only as `<private key>`. Old certificates are not
 revoked on renew: they expire.
 
-Delivery per platform ("auto": done by dcvpn today; "deploy": an operational step of the
-deploy driver, documented here, never rendered; [U]: vendor behaviour not verified on a
-device):
+The private key is a secret like a PSK: the candidate carries `${dcvpn-secret:pki-key/<gw>}`,
+resolved from the PKI directory (DCVPN_PKI_PASSPHRASE decrypts it) only on the way to the
+device, and every line of it is scrubbed from diffs, results, errors and logs. On the host it
+is 0600; the driver compares it by digest and never reads it back.
 
-| step        | strongSwan              | IOS-XE                       | JunOS (SRX)            |
-|-------------|-------------------------|------------------------------|------------------------|
-| references  | auto: render            | auto: render (trustpoint)    | auto: render           |
-| CA cert     | auto: x509ca/ca.pem     | auto: config.cli chain (1)   | deploy: (4)            |
-| device cert | auto: x509/<gw>.pem     | auto: config.cli chain (1)   | deploy: (4)            |
-| private key | auto: private/, 0600    | deploy: crypto pki import (2)| deploy: (4)            |
-| CRL         | auto: x509crl/, reload  | not delivered (3)            | deploy: (4)            |
+Delivery per platform ("deploy": `dcvpn deploy --pki-dir` installs it; "manual": an
+operational step dcvpn does not do yet, named in a note on every diff/deploy with a PKI
+directory; [U]: vendor behaviour not verified on a device):
 
-"auto" for strongSwan means the lab (`dcvpn lab up --pki-dir`, `dcvpn lab reload-creds`,
-from `delivery.strongswan_files`); a strongSwan deploy driver installs the same files. After
-a revocation strongSwan refuses a certificate only when it next authenticates an IKE SA:
-the lab terminates the revoked gateway's SAs from the peers' end (lab/creds.py), a deploy
-would do the same (or wait for reauthentication).
+| step        | strongSwan             | IOS-XE ssh             | IOS-XE netconf | JunOS  |
+|-------------|------------------------|------------------------|----------------|--------|
+| references  | render                 | render (trustpoint)    | render         | render |
+| CA cert     | deploy: x509ca/ca.pem  | deploy: chain (1)      | manual (1)     | manual (4) |
+| device cert | deploy: x509/<gw>.pem  | deploy: chain (1)      | manual (1)     | manual (4) |
+| private key | deploy: private/ 0600  | manual: pki import (2) | manual (2)     | manual (4) |
+| CRL         | deploy: x509crl/       | not delivered (3)      | not delivered  | manual (4) |
 
-(1) `dcvpn render --pki-dir D`: config.cli gets `crypto pki certificate chain DCVPN-<fabric>`
-as the device stores it (DER in hex lines under `certificate <serial>` and `certificate ca
-<serial>`). config.xml cannot carry it (Cisco-IOS-XE-crypto has no certificate content: the
-chain list holds serial and type only in 17.12.1 and is obsolete in 17.15.1), so over NETCONF
-the driver sends the chain lines through Cisco-IOS-XE-cli-rpc `config-ios-cli-rpc` (in the
-17.15.1 YANG; [U] for 17.12).
-(2) The key never appears in a rendered file: the CLI driver exports it from
-`delivery.load_material` as a PEM encrypted with a one-time password and answers `crypto pki
-import DCVPN-<fabric> pem terminal password <one-time>` with the CA, key and certificate
-PEMs ([U] which PEM encryptions 17.x accepts). The import names the key pair after the
-trustpoint, as the rendered `eckeypair`/`rsakeypair DCVPN-<fabric>` expects.
+The lab installs the same strongSwan files itself (`dcvpn lab up --pki-dir`, `dcvpn lab
+reload-creds`, from `delivery.strongswan_files`), byte for byte what a deploy installs, so a
+deploy right after `lab up` changes no credential. A deploy without a PKI directory leaves
+every installed credential as it is (strongSwan: credential files absent from the candidate are
+not touched; IOS-XE ssh: the device's chain stays while its trustpoint is rendered). After a
+revocation strongSwan refuses a certificate only when it next authenticates an IKE SA: the lab
+terminates the revoked gateway's SAs from the peers' end (lab/creds.py); a deploy installs the
+new CRL but does not terminate SAs.
+
+(1) `dcvpn render --pki-dir D` (and a deploy over ssh with one): config.cli gets `crypto pki
+certificate chain DCVPN-<fabric>` as the device stores it (DER in hex lines under `certificate
+<serial>` and `certificate ca <serial>`), loaded with the rest of config.cli by `configure
+replace` (tested against the CLI emulator). config.xml cannot carry it (Cisco-IOS-XE-crypto has
+no certificate content: the chain list holds serial and type only in 17.12.1 and is obsolete
+in 17.15.1); Cisco-IOS-XE-cli-rpc `config-ios-cli-rpc` (17.15.1 YANG; [U] for 17.12) could
+send the chain lines over NETCONF (the emulator serves it, lab/emulators/iosxe.py); not done:
+those lines change the running configuration outside the confirmed commit, so a rollback would
+not take them back.
+(2) Not done: the key never appears in a rendered file. The plan: the CLI driver answers
+`crypto pki import DCVPN-<fabric> pem terminal password <one-time>` with the CA, the key
+(exported from `delivery.load_material` as a PEM encrypted with the one-time password) and the
+certificate PEMs ([U] which PEM encryptions 17.x accepts), naming the key pair after the
+trustpoint as the rendered `eckeypair`/`rsakeypair DCVPN-<fabric>` expects. Needs the CLI
+emulator to answer the interactive import, and a decision on rollback (keys live outside the
+running configuration: `configure replace` does not bring back the previous key).
 (3) The fabric CA publishes no CRL distribution point, and the trustpoint's `revocation-check
 crl none` accepts a peer when no CRL is at hand: IOS-XE gateways do not refuse a revoked
 peer (strongSwan and JunOS gateways, which hold the CRL, do). A known gap.
-(4) JunOS: the configuration only refers to the certificates (ca-profile DCVPN-CA,
-`ike policy ... certificate local-certificate <gw>`). The deploy copies ca.pem, crl.pem,
-<gw>.pem and <gw>.key to /var/tmp (scp), runs `request security pki ca-certificate load
-ca-profile DCVPN-CA filename ca.pem`, `request security pki local-certificate load
-certificate-id <gw> filename <gw>.pem key <gw>.key` and `request security pki crl load
-ca-profile DCVPN-CA filename crl.pem` as CLI over NETCONF (`<command>` RPC: the published
-junos-es 24.4R1 RPC YANG models no `request security pki` command, only the checks
-get-pki-ca-certificate, get-pki-local-certificate and get-pki-crl) and deletes the key file.
+(4) JunOS, not done: the configuration only refers to the certificates (ca-profile DCVPN-CA,
+`ike policy ... certificate local-certificate <gw>`). The plan: copy ca.pem, crl.pem, <gw>.pem
+and <gw>.key to /var/tmp (SCP/SFTP over the NETCONF host's SSH, as PyEZ's jnpr.junos.utils.scp
+does), run `request security pki ca-certificate load ca-profile DCVPN-CA filename ca.pem`,
+`request security pki local-certificate load certificate-id <gw> filename <gw>.pem key
+<gw>.key` and `request security pki crl load ca-profile DCVPN-CA filename crl.pem` as CLI over
+NETCONF (`<command>` RPC: the published junos-es 24.4R1 RPC YANG models no `request security
+pki` command, only the checks get-pki-ca-certificate, get-pki-local-certificate and
+get-pki-crl), delete the key file, then commit the configuration. Needs file upload and those
+commands in the JunOS emulator.
 """
 
 from tasks.pki.errors import (
