@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXAMPLE ?= inventory/examples/acme-hybrid.yaml
+# make demo also runs the offline part of the README's quick start on this fabric (no root):
+# lint, topology, render, and `diff --offline` of one model change (a prefix more at qssjc)
+QUICKSTART ?= inventory/examples/quickstart.yaml
+DEMO_DIR ?= .cache/demo
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # Programs the tests drive for real: strongSwan, FRR, libyang (YANG validation), graphviz.
@@ -40,6 +44,14 @@ deps:
 demo: install
 	$(BIN)/dcvpn lint -f $(EXAMPLE)
 	$(BIN)/dcvpn topology -f $(EXAMPLE)
+	@echo "== the offline part of the README's quick start ($(QUICKSTART))"
+	$(BIN)/dcvpn lint -f $(QUICKSTART)
+	$(BIN)/dcvpn topology -f $(QUICKSTART)
+	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(BIN)/dcvpn render -f $(QUICKSTART) -o $(DEMO_DIR)/out
+	sed 's|prefixes: \[10.105.0.0/24\]|prefixes: [10.105.0.0/24, 10.105.1.0/24]|' \
+		$(QUICKSTART) > $(DEMO_DIR)/quickstart.yaml
+	$(BIN)/dcvpn diff -f $(DEMO_DIR)/quickstart.yaml --offline $(DEMO_DIR)/out
 
 lint: install-dev
 	$(BIN)/ruff check .
