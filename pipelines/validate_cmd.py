@@ -1,10 +1,14 @@
 """`dcvpn validate -f FABRIC [--junit FILE]`: post-change checks across the gateways.
 
 Expected state comes from the compiled model, observed state from each gateway's reader
-(tasks.validate_observed.DeviceReader). For now the readers are those of the lab's
-strongSwan+FRR gateways (vici, vtysh, kernel routes, ping in their namespaces); a check that
-depends on a gateway without a reader (IOS-XE, JunOS) is reported as skipped. The model is
-taken as the lab runs it (strongSwan sites on kernel-libipsec), like `dcvpn lab up`.
+(tasks.validate_observed.DeviceReader): the lab's strongSwan+FRR gateways through vici, vtysh,
+kernel routes and ping in their namespaces; the lab's emulated IOS-XE/JunOS devices (listed in
+<lab dir>/devices.json) through their driver's get_state, which gives IKE, CHILD and BGP checks
+(no routes, no ping: those checks are skipped for them, never passed). A check that joins an
+emulated device and a real daemon is skipped as "emulated peer: not checked": emulators run no
+IKE, so such a tunnel cannot come up. A check that depends on a gateway without any reader is
+reported as skipped. The model is taken as the lab runs it (strongSwan sites on
+kernel-libipsec), like `dcvpn lab up`.
 
 Checks, one named result each: IKE SA ESTABLISHED with the intended proposal, CHILD SA
 INSTALLED with the intended ESP proposal (per tunnel and end), BGP Established with the
@@ -23,6 +27,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from drivers.base import driver_class
+from drivers.errors import DriverError
 from inventory.errors import FabricLoadError, TopologyError
 from inventory.findings import Severity
 from inventory.lint import lint
@@ -33,10 +39,14 @@ from pipelines import sharding, validate_report
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
 from tasks.errors import TaskError
+from tasks.health import EMULATED_PEER
+from tasks.health_checks import check_child_state, check_ike_state
+from tasks.health_reader import StateReader
+from tasks.lab_devices import LabDevicesError, load_lab_devices
 from tasks.validate import validate
-from tasks.validate_checks import CheckResult
+from tasks.validate_checks import CheckResult, Kind, skipped
 from tasks.validate_expect import expect_fabric
-from tasks.validate_observed import DeviceReader
+from tasks.validate_observed import DeviceReader, IkeSa, ReadError
 from tasks.validate_strongswan import (
     LocalGateway,
     StrongswanReader,
@@ -97,14 +107,19 @@ def _compile(args: argparse.Namespace) -> CompiledFabric:
 
 def run_checks(fabric_file: str, compiled: CompiledFabric, scope: Sequence[str],
                readers: Callable[[str], DeviceReader],
-               shard: sharding.Shard | None = None) -> list[CheckResult]:
-    """Every check of the gateways in `scope` (of the shard, if any), one Nornir task per
-    gateway (in threads); peers outside the shard are still read as in scope."""
+               shard: sharding.Shard | None = None,
+               kinds: frozenset[Kind] = frozenset(Kind),
+               hosts: Sequence[str] | None = None) -> list[CheckResult]:
+    """Every check of the gateways in `hosts` (default: `scope`; of the shard, if any), one
+    Nornir task per gateway (in threads); peers outside the shard are still read as in scope."""
     expected = expect_fabric(compiled)
-    mine = [g for g in scope if sharding.holds(shard, g)]
+    mine = [g for g in (scope if hosts is None else hosts) if sharding.holds(shard, g)]
+    if not mine:
+        return []
     nr = make_nornir(fabric_file, compiled, workers=min(MAX_WORKERS, max(len(mine), 1)))
     nr = nr.filter(filter_func=lambda h: h.name in mine)
-    results = nr.run(task=validate, expected=expected, readers=readers, scope=set(scope))
+    results = nr.run(task=validate, expected=expected, readers=readers, scope=set(scope),
+                     kinds=kinds)
     out: list[CheckResult] = []
     for name in sorted(results):
         res = results[name][0]
@@ -153,11 +168,19 @@ def _validate(args: argparse.Namespace) -> int:
     for n in strongswan:
         if n not in running:
             _err(f"dcvpn validate: {n}: namespace {local[n].namespace} is missing")
-    others = [n for n in others if sharding.holds(args.shard, n)]
+    emulated = _emulated_readers(compiled, lab_dir, others)
+    others = [n for n in others if sharding.holds(args.shard, n) and n not in emulated]
     if others:
         _err(f"dcvpn validate: not validated (no reader yet): {', '.join(others)}")
-    results = run_checks(args.fabric, compiled, strongswan,
-                         lambda gw: StrongswanReader(local[gw]), args.shard)
+    scope = [*strongswan, *emulated]
+    results = run_checks(args.fabric, compiled, scope,
+                         lambda gw: StrongswanReader(local[gw]), args.shard,
+                         hosts=strongswan)
+    results += run_checks(args.fabric, compiled, scope, lambda gw: emulated[gw], args.shard,
+                          kinds=frozenset({Kind.BGP}), hosts=list(emulated))
+    results += _emulated_sa_checks(compiled, emulated, args.shard)
+    results = sorted((_emulated_peer(r, set(emulated)) for r in results),
+                     key=lambda r: (r.kind, r.gateway, r.subject))
     if args.junit:
         Path(args.junit).write_text(validate_report.as_junit(results, name), encoding="utf-8")
     if args.format == "json":
@@ -168,6 +191,59 @@ def _validate(args: argparse.Namespace) -> int:
     _err(f"dcvpn validate: {len(results)} check(s): " + ", ".join(
         f"{n} {k}" for k, n in total.items()))
     return Exit.OK if all(r.ok for r in results) else Exit.FAILED
+
+
+def _emulated_readers(compiled: CompiledFabric, lab_dir: Path,
+                      names: Sequence[str]) -> dict[str, DeviceReader]:
+    """A get_state reader per emulated device of the lab (devices.json), read once now."""
+    try:
+        devices = load_lab_devices(lab_dir)
+    except LabDevicesError:
+        return {}
+    expected = expect_fabric(compiled)
+    readers: dict[str, DeviceReader] = {}
+    for name in names:
+        device = devices.get(name)
+        if device is None or not device.emulated:
+            continue
+        tunnels = expected[name].tunnels
+        try:
+            driver = driver_class(device.platform, device.transport)(device.target)
+            driver.open()
+            try:
+                state = driver.get_state()
+            finally:
+                driver.close()
+            readers[name] = StateReader(name, state, tunnels)
+        except DriverError as exc:
+            readers[name] = StateReader(name, ReadError(f"{name}: {exc}"), tunnels)
+    return readers
+
+
+def _emulated_sa_checks(compiled: CompiledFabric, readers: dict[str, DeviceReader],
+                        shard: sharding.Shard | None) -> list[CheckResult]:
+    """IKE and CHILD checks of devices read through get_state: a field the device does not
+    report is named as such, never compared (tasks.health_checks)."""
+    expected = expect_fabric(compiled)
+    out: list[CheckResult] = []
+    for name, reader in sorted(readers.items()):
+        if not sharding.holds(shard, name):
+            continue
+        try:
+            sas: tuple[IkeSa, ...] | ReadError = reader.ike_sas()
+        except ReadError as exc:
+            sas = exc
+        for tunnel in expected[name].tunnels:
+            out += [check_ike_state(tunnel, sas), check_child_state(tunnel, sas)]
+    return out
+
+
+def _emulated_peer(result: CheckResult, emulated: set[str]) -> CheckResult:
+    """A check joining an emulated device and a real daemon cannot pass by design."""
+    mine = [g for g in result.gateways if g in emulated]
+    if mine and len(mine) < len(set(result.gateways)):
+        return skipped(result, f"{EMULATED_PEER} ({', '.join(mine)} emulated, runs no IKE)")
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
