@@ -2,11 +2,13 @@
 
     python bench/gen_fabric.py hub_spoke 1000 -o big.yaml     # 2 hubs with 2 gateways each
     python bench/gen_fabric.py full_mesh 150 --mixed          # YAML on stdout
+    python bench/gen_fabric.py hub_spoke 500 --accept 10.0.0.0/8   # aggregate import filters
 
 Addressing passes `dcvpn lint`: site N announces 10.<N/256>.<N%256>.0/24, gateways take
 consecutive addresses of 198.18.0.0/15, eBGP ASNs are 4200000000 + N, and the tunnel pool is
 the smallest block at the start of 100.64.0.0/10 that holds every link block the site ids can
 need (tunnel blocks derive from site ids, so the pool grows with the square of the highest id).
+With `accept`, fabric.bgp.accept lists those ranges (10.0.0.0/8 holds every site prefix).
 """
 
 import argparse
@@ -44,7 +46,8 @@ def site_name(site_id: int) -> str:
 
 
 def generate(sites: int, topology: str = "hub_spoke", *, hubs: int = 2, hub_gateways: int = 2,
-             mixed_platforms: bool = False, name: str = "bench") -> dict[str, Any]:
+             mixed_platforms: bool = False, name: str = "bench",
+             accept: tuple[str, ...] = ()) -> dict[str, Any]:
     """A fabric model as plain data (what `yaml.safe_load` of a fabric file returns).
 
     hub_spoke: sites 1..hubs are hubs with `hub_gateways` gateways each, the rest have one.
@@ -89,7 +92,7 @@ def generate(sites: int, topology: str = "hub_spoke", *, hubs: int = 2, hub_gate
             "tunnel_pool": str(tunnel_pool(sites)),
             "crypto": "strict",
             "auth": {"method": "certificate", "key_type": "ecdsa-p384"},
-            "bgp": {"mode": "ebgp"},
+            "bgp": {"mode": "ebgp", **({"accept": list(accept)} if accept else {})},
         },
         "sites": site_list,
     }
@@ -108,11 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-gateways", type=int, default=2, help="gateways per hub")
     parser.add_argument("--mixed", action="store_true",
                         help="assign strongswan/iosxe/junos round-robin per gateway")
+    parser.add_argument("--accept", action="append", default=[], metavar="RANGE",
+                        help="fabric.bgp.accept range (repeatable), e.g. 10.0.0.0/8")
     parser.add_argument("-o", "--out", help="write here instead of stdout")
     args = parser.parse_args(argv)
     try:
         data = generate(args.sites, args.topology, hubs=args.hubs,
-                        hub_gateways=args.hub_gateways, mixed_platforms=args.mixed)
+                        hub_gateways=args.hub_gateways, mixed_platforms=args.mixed,
+                        accept=tuple(args.accept))
     except ValueError as exc:
         print(f"gen_fabric: {exc}", file=sys.stderr)
         return 2

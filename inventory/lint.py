@@ -454,6 +454,72 @@ def bgp_timers(ctx: Context) -> Iterator[tuple[Path, str]]:
             f"hold {t.hold}s must be at least 3 x keepalive ({3 * t.keepalive}s)")
 
 
+ACCEPT = ("fabric", "bgp", "accept")
+# A range shorter than this is wider than any private block: it takes public and default routes.
+ACCEPT_MIN_PREFIXLEN = 8
+
+
+@rule("DCV266", E, "site prefix outside every bgp.accept range")
+def prefix_not_accepted(ctx: Context) -> Iterator[tuple[Path, str]]:
+    ranges = ctx.fabric.fabric.bgp.accept
+    if not ranges:
+        return
+    shown = ", ".join(str(r) for r in ranges)
+    for net, path, site in _prefixes(ctx):
+        if not any(net.subnet_of(r) for r in ranges):
+            yield path, (f"{net} ({site}) is in no bgp.accept range ({shown}): no other "
+                         "gateway would accept it; widen bgp.accept or renumber the site")
+
+
+@rule("DCV267", W, "bgp.accept range overlaps the tunnel pool")
+def accept_pool(ctx: Context) -> Iterator[tuple[Path, str]]:
+    pool = ctx.fabric.fabric.tunnel_pool
+    for i, net in enumerate(ctx.fabric.fabric.bgp.accept):
+        if net.overlaps(pool):
+            yield (*ACCEPT, i), (f"{net} overlaps tunnel_pool {pool}: peers could announce "
+                                 "routes to tunnel link addresses; exclude the pool")
+
+
+@rule("DCV268", W, "bgp.accept range broader than needed")
+def accept_broad(ctx: Context) -> Iterator[tuple[Path, str]]:
+    ranges = ctx.fabric.fabric.bgp.accept
+    prefixes = [net for net, _, _ in _prefixes(ctx)]
+    for i, net in enumerate(ranges):
+        path = (*ACCEPT, i)
+        if net.prefixlen < ACCEPT_MIN_PREFIXLEN or not any(
+                net.subnet_of(r) for r in PRIVATE_RANGES):
+            yield path, (f"{net} reaches beyond private address space (a default or public "
+                         "routes would be accepted); use the fabric's private block, "
+                         "e.g. 10.0.0.0/8")
+        elif not any(p.subnet_of(net) for p in prefixes):
+            yield path, f"{net} holds no site prefix; remove it"
+        else:
+            # inside another range (an equal one only counts when it comes first)
+            outer = next((j for j, other in enumerate(ranges) if j != i and net.subnet_of(other)
+                          and (net != other or j < i)), None)
+            if outer is not None:
+                yield path, (f"{net} is already inside {ranges[outer]} at "
+                             f"{format_path((*ACCEPT, outer))}; remove it")
+
+
+@rule("DCV291", E, "watch probe address outside its site's prefixes")
+def probe_outside_site(ctx: Context) -> Iterator[tuple[Path, str]]:
+    for i, site in enumerate(ctx.fabric.sites):
+        for k, probe in enumerate(site.probes):
+            if not any(probe.address in net for net in site.prefixes):
+                shown = ", ".join(str(n) for n in site.prefixes)
+                yield ("sites", i, "probes", k, "address"), (
+                    f"probe {probe.name} ({probe.address}) is in none of {site.name}'s "
+                    f"prefixes ({shown}): the fabric does not route it")
+
+
+@rule("DCV292", E, "duplicate watch probe name in a site")
+def dup_probe(ctx: Context) -> Iterator[tuple[Path, str]]:
+    for i, site in enumerate(ctx.fabric.sites):
+        yield from _duplicates(((("sites", i, "probes", k, "name"), p.name)
+                                for k, p in enumerate(site.probes)), "probe name")
+
+
 def lint(loaded: LoadedFabric, select: set[str] | None = None) -> list[Finding]:
     """All findings, ordered by file line, then code."""
     ctx = Context(loaded.fabric)

@@ -180,6 +180,10 @@ class Bgp(_Frozen):
     bfd: Bfd = Bfd()
     timers: BgpTimers = BgpTimers()
     max_prefixes: int = Field(default=1000, ge=1)
+    # Aggregate ranges every gateway accepts from the fabric (any prefix inside them, own
+    # prefixes and their more-specifics excepted) instead of a list of every site prefix:
+    # adding a site then changes only its own and its peers' configurations. Empty: the list.
+    accept: tuple[IPv4Network, ...] = ()
 
 
 class Mtu(_Frozen):
@@ -227,6 +231,15 @@ class Gateway(_Frozen):
         return 830 if self.transport is Transport.NETCONF else 22
 
 
+class AppProbe(_Frozen):
+    """A TCP service inside the site that `dcvpn watch` connects to from the other sites
+    (used by watch only)."""
+
+    name: Name
+    address: IPv4Address
+    port: int = Field(ge=1, le=65535)
+
+
 class Site(_Frozen):
     name: Name
     id: int = Field(ge=1, le=MAX_SITE_ID)
@@ -235,6 +248,7 @@ class Site(_Frozen):
     prefixes: tuple[IPv4Network, ...] = Field(min_length=1)
     gateways: tuple[Gateway, ...] = Field(min_length=1)
     data_plane: DataPlane | None = None
+    probes: tuple[AppProbe, ...] = ()
 
 
 class Fabric(_Frozen):

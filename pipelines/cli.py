@@ -26,6 +26,7 @@ from pipelines import (
     sharding,
     topology_report,
     validate_cmd,
+    watch_cmd,
     window_cmd,
 )
 from pipelines.exit_codes import Exit
@@ -229,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=_env("workers", str(diff_cmd.DEFAULT_WORKERS)),
                    metavar="N", help="devices diffed at once (default "
                    f"{diff_cmd.DEFAULT_WORKERS}) [env DCVPN_WORKERS]")
+    p.add_argument("--pki-dir", default=_env("pki_dir"), metavar="DIR",
+                   help="certificate fabrics: compare the certificates of this PKI directory "
+                        "too (default: none; with --lab the lab's own) [env DCVPN_PKI_DIR]")
     sharding.add_option(p)
     p.set_defaults(handler=cmd_diff)
 
@@ -240,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics_cmd.register(sub)
     onboard_cmd.register(sub)
     window_cmd.register(sub)
+    watch_cmd.register(sub)
     return parser
 
 

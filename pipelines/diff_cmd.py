@@ -7,6 +7,9 @@ changes (the running configuration read back into intent, tasks.read_back, again
 model's), the device's native diff and the driver's unified diff of running vs candidate,
 secrets masked. Nothing on any device changes: the candidate is always discarded and the
 configuration unlocked. `--lab` targets the staging lab's devices (<lab dir>/devices.json).
+`--pki-dir` (default with --lab: the lab's own PKI) adds the certificates to the candidates:
+a renewed certificate shows as a change (subject, serial, validity), a key only as
+`<private key>`.
 A device that cannot be reached or compared is reported as such; the others still are.
 
 `--offline OUT_OLD` compares a previous `dcvpn render` output with what the model renders now,
@@ -17,7 +20,7 @@ Exit: 0, or 1 with --exit-code when anything would change; 3 when any device fai
 """
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,67 +31,28 @@ from nornir.core.inventory import ConnectionOptions, Host
 
 from drivers.nornir_connection import CONNECTION
 from inventory.model import Platform, Transport
-from inventory.topology import CompiledFabric
+from inventory.topology import CompiledFabric, compile_fabric
 from pipelines import diff_report, sharding
 from pipelines.diff_report import GatewayDiff
 from pipelines.exit_codes import Exit
 from pipelines.fleet import make_nornir
+from pipelines.offline_diff import offline_diff as offline_diff  # noqa: PLC0414 - re-export
 from tasks.deploy import CANDIDATE_FILES, diff_device
-from tasks.intent import INTENT_FILE, gateway_intent
-from tasks.lab_devices import LabDevice, LabDevicesError, load_lab_devices
+from tasks.intent import gateway_intent
+from tasks.lab_devices import LabDevice, LabDevicesError, lab_secrets_dir, load_lab_devices
+from tasks.pki.deploy_material import check_pki_dir, choose_pki_dir, not_installed
+from tasks.pki.errors import PkiError
 from tasks.read_back import reader_for
-from tasks.render import render_gateway
 from tasks.running_intent import device_view
-from tasks.semantic_diff import gateway_changes, unified
-from tasks.validate_strongswan import default_lab_dir
+from tasks.semantic_diff import gateway_changes
+from tasks.validate_strongswan import default_lab_dir, local_fabric
 
 DEFAULT_WORKERS = 16
+SECRETS_ENV = "DCVPN_SECRETS_DIR"
 
 
 class DiffUsageError(Exception):
     pass
-
-
-def _read_folder(folder: Path) -> dict[str, str]:
-    if not folder.is_dir():
-        return {}
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.iterdir())
-            if p.is_file()}
-
-
-def offline_diff(compiled: CompiledFabric, old_out: Path, sites: list[str] | None = None,
-                 shard: sharding.Shard | None = None) -> list[GatewayDiff]:
-    """Compare OUT_OLD/<gateway>/ with the current model's rendering, gateway by gateway."""
-    current = {gw.name: (site.name, str(gw.platform)) for site, gw in compiled.gateways()}
-    old_gateways = {p.name for p in old_out.iterdir() if p.is_dir()}
-    names = sorted(set(current) | old_gateways)
-    diffs: list[GatewayDiff] = []
-    for name in names:
-        if sites is not None and (name not in current or current[name][0] not in sites):
-            continue
-        if not sharding.holds(shard, name):
-            continue
-        old_files = _read_folder(old_out / name)
-        new_files: dict[str, str] = {}
-        new_intent: dict[str, Any] | None = None
-        if name in current:
-            new_files = render_gateway(compiled, name)
-            new_intent = gateway_intent(compiled, name)
-        old_intent_text = old_files.pop(INTENT_FILE, None)
-        platform = current[name][1] if name in current else "?"
-        diff = GatewayDiff(name, platform)
-        if old_intent_text is not None:
-            old_intent = json.loads(old_intent_text)
-            diff.semantic = gateway_changes(name, old_intent, new_intent)
-        elif old_files:
-            diff.notes.append(f"{old_out / name} has no {INTENT_FILE}: no semantic diff")
-        elif new_intent is not None:
-            diff.semantic = gateway_changes(name, None, new_intent)
-        for file in sorted(set(old_files) | set(new_files)):
-            diff.files[file] = unified(old_files.get(file), new_files.get(file),
-                                       f"{name}/{file}", labels=("old", "new"))
-        diffs.append(diff)
-    return diffs
 
 
 def _use_lab_device(host: Host, device: LabDevice) -> None:
@@ -104,8 +68,7 @@ def _use_lab_device(host: Host, device: LabDevice) -> None:
     host.data["transport"] = str(device.transport)
 
 
-def _lab_nornir(nr: Nornir, compiled: CompiledFabric, lab_dir: Path
-                ) -> tuple[Nornir, list[GatewayDiff]]:
+def _lab_nornir(nr: Nornir, lab_dir: Path) -> tuple[Nornir, list[GatewayDiff]]:
     """The hosts the lab runs, pointed at their devices; the others reported as failed."""
     try:
         devices = load_lab_devices(lab_dir)
@@ -151,17 +114,24 @@ def _failure(host: Host, exc: BaseException | None, result: object) -> GatewayDi
 
 def device_diff(fabric_file: str, compiled: CompiledFabric, sites: Sequence[str] | None = None,
                 shard: sharding.Shard | None = None, lab_dir: Path | None = None,
-                workers: int = DEFAULT_WORKERS) -> list[GatewayDiff]:
-    """Diff every selected gateway against its device; nothing is changed on any device."""
+                workers: int = DEFAULT_WORKERS, pki_dir: Path | None = None
+                ) -> list[GatewayDiff]:
+    """Diff every selected gateway against its device; nothing is changed on any device.
+    With pki_dir the candidates carry the certificates (tasks.pki.deploy_material)."""
     names = [gw.name for site, gw in compiled.gateways()
              if (sites is None or site.name in sites) and sharding.holds(shard, gw.name)]
     nr = make_nornir(fabric_file, compiled, workers=min(max(workers, 1), max(len(names), 1)))
     nr = nr.filter(filter_func=lambda h: h.name in names)
     diffs: list[GatewayDiff] = []
+    secrets = None
     if lab_dir is not None:
-        nr, diffs = _lab_nornir(nr, compiled, lab_dir)
+        nr, diffs = _lab_nornir(nr, lab_dir)
+        # the keys the lab's gateways were loaded with, unless DCVPN_SECRETS_DIR says otherwise
+        found = None if os.environ.get(SECRETS_ENV) else lab_secrets_dir(lab_dir)
+        secrets = str(found) if found is not None else None
     try:
-        results = nr.run(task=diff_device, read_running=True)
+        results = nr.run(task=diff_device, read_running=True, secrets_dir=secrets,
+                         pki_dir=str(pki_dir) if pki_dir else None)
     finally:
         nr.close_connections()
     for name in sorted(results):
@@ -182,6 +152,23 @@ def _lab_dir(args: argparse.Namespace, compiled: CompiledFabric) -> Path | None:
     return default_lab_dir(compiled.fabric.fabric.name)
 
 
+def _pki_dir(args: argparse.Namespace, compiled: CompiledFabric, lab_dir: Path | None,
+             shard: sharding.Shard | None) -> Path | None:
+    """--pki-dir, or the lab's own PKI (certificate fabrics), checked before any device."""
+    names = [gw.name for site, gw in compiled.gateways()
+             if (args.site is None or site.name in args.site) and sharding.holds(shard, gw.name)]
+    try:
+        choice = choose_pki_dir(compiled, getattr(args, "pki_dir", None), lab_dir)
+        if choice.path is not None:
+            check_pki_dir(compiled, choice.path, names, strict=choice.strict)
+    except PkiError as exc:
+        raise DiffUsageError(f"--pki-dir: {exc}") from None
+    if choice.path is not None:
+        for line in not_installed(compiled, names, choice.path):
+            print(f"note: {line}", file=sys.stderr)
+    return choice.path
+
+
 def run(args: argparse.Namespace, compiled: CompiledFabric) -> int:
     shard = getattr(args, "shard", None)
     if args.offline:
@@ -196,8 +183,11 @@ def run(args: argparse.Namespace, compiled: CompiledFabric) -> int:
         workers = getattr(args, "workers", None) or DEFAULT_WORKERS
         if workers < 1:
             raise DiffUsageError(f"--workers must be at least 1, not {workers}")
-        diffs = device_diff(args.fabric, compiled, args.site, shard,
-                            _lab_dir(args, compiled), workers)
+        lab_dir = _lab_dir(args, compiled)
+        if lab_dir is not None:  # as `dcvpn lab up` renders it: strongSwan on kernel-libipsec
+            compiled = compile_fabric(local_fabric(compiled.fabric)[0])
+        diffs = device_diff(args.fabric, compiled, args.site, shard, lab_dir, workers,
+                            _pki_dir(args, compiled, lab_dir, shard))
     title = f"dcvpn diff: {compiled.fabric.fabric.name}"
     if args.format == "json":
         text = diff_report.as_json(diffs)

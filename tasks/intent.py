@@ -6,6 +6,7 @@ from typing import Any
 from inventory.durations import format_duration
 from inventory.topology import CompiledFabric
 from tasks.render_context import gateway_view
+from tasks.running_intent import orlonger
 
 INTENT_FILE = "intent.json"
 
@@ -50,7 +51,8 @@ def gateway_intent(compiled: CompiledFabric, gateway: str) -> dict[str, Any]:
                 "timers": view.spec.bgp.timers.model_dump(),
                 "max_prefixes": view.spec.bgp.max_prefixes},
         "prefixes": {"announce": [str(p) for p in view.own_prefixes],
-                     "accept": list(view.fabric_prefix_texts)},
+                     "accept": ([orlonger(str(r)) for r in view.accept_ranges]
+                                if view.accept_ranges else list(view.fabric_prefix_texts))},
         "tunnels": tunnels,
         "bgp_neighbors": neighbors,
     }

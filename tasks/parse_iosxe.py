@@ -419,9 +419,10 @@ def objects_from_cli(cli: str) -> IosxeObjects:
             case ["interface", ifname] if ifname.startswith("Tunnel") and \
                     ifname[6:].isdigit():
                 o.tunnels.append(_cli_tunnel(int(ifname[6:]), body))
-            case ["ip", "prefix-list", name, "seq", seq, "permit", prefix, *_] if (
+            case ["ip", "prefix-list", name, "seq", seq, "permit", prefix, *bounds] if (
                     name.startswith(PREFIX)):
-                o.prefix_lists.setdefault(name, []).append((int(seq), prefix))
+                o.prefix_lists.setdefault(name, []).append((int(seq),
+                                                            " ".join([prefix, *bounds])))
             case ["route-map", name, "permit", _] if name.startswith(PREFIX):
                 o.route_maps.setdefault(name, []).append(_cli_route_map(body))
             case ["router", "bgp", number]:
@@ -516,8 +517,9 @@ def _xml_routing(o: IosxeObjects, native: etree._Element) -> None:
     for entry in native.iterfind("ip/prefix-lists/prefixes"):
         name = _t(entry, "name") or ""
         if name.startswith(PREFIX) and _t(entry, "action") == "permit":
-            o.prefix_lists.setdefault(name, []).append((_int(_t(entry, "no")) or 0,
-                                                        _t(entry, "ip") or ""))
+            bounds = [f"{b} {v}" for b in ("ge", "le") if (v := _t(entry, b)) is not None]
+            o.prefix_lists.setdefault(name, []).append((_int(_t(entry, "no")) or 0, " ".join(
+                [_t(entry, "ip") or "", *bounds])))
     for rm in native.iterfind("route-map"):
         if not (name := _t(rm, "name") or "").startswith(PREFIX):
             continue

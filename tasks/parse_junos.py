@@ -25,6 +25,7 @@ from tasks.running_intent import (
     ParseError,
     ReadBack,
     empty_intent,
+    orlonger,
     plane_of,
     shared_crypto,
 )
@@ -138,6 +139,10 @@ class _Term:
     local_pref: int | None = None
     metric: int | None = None
     action: str | None = None
+    filters: list[tuple[str, str]] = field(default_factory=list)  # prefix-list-filter
+
+    def matches(self, name: str) -> bool:
+        return name in self.prefix_lists or any(f == name for f, _ in self.filters)
 
 
 @dataclass
@@ -191,6 +196,17 @@ class JunosObjects:
                     "action": ESTABLISH.get(vpn.establish or "", vpn.establish)},
         }
 
+    def _accepted(self) -> list[str]:
+        """DCVPN-FABRIC as intent: its prefixes as they are, or, where a policy matches it
+        with `prefix-list-filter ... orlonger` (fabric.bgp.accept), as ranges."""
+        kinds = {kind for terms in self.policies.values() for t in terms.values()
+                 for name, kind in t.filters if name == FABRIC_LIST}
+        items = self.prefix_lists.get(FABRIC_LIST, [])
+        if len(kinds) != 1:
+            return items
+        kind = kinds.pop()
+        return [_filtered(p, kind) for p in items]
+
     def _policy_terms(self, names: list[str]) -> list[_Term]:
         return [t for n in names for t in self.policies.get(n, {}).values()]
 
@@ -231,7 +247,7 @@ class JunosObjects:
                 "timers": {"hold": first.hold}, "max_prefixes": first.max_prefixes,
             }
         out["prefixes"] = {"announce": self.prefix_lists.get(OWN_LIST, []),
-                           "accept": self.prefix_lists.get(FABRIC_LIST, [])}
+                           "accept": self._accepted()}
         for address, n in sorted(self.neighbors.items(), key=lambda i: IPv4Address(i[0])):
             group = groups.get(n.group, _Group())
             internal = group.type == "internal"
@@ -245,7 +261,7 @@ class JunosObjects:
             out["bgp_neighbors"][address] = {
                 "remote_as": self.asn if internal else (n.peer_as or group.peer_as),
                 "local_as": self.asn,
-                "export": ("fabric" if any(FABRIC_LIST in t.prefix_lists for t in accepted)
+                "export": ("fabric" if any(t.matches(FABRIC_LIST) for t in accepted)
                            else "own") if accepted else None,
                 "local_pref": next((t.local_pref for t in imports
                                     if t.local_pref is not None), None),
@@ -253,6 +269,19 @@ class JunosObjects:
                 "tunnel": tunnel,
             }
         return shared_crypto(out)
+
+
+FILTER_MATCHES = ("exact", "longer", "orlonger")
+
+
+def _filtered(prefix: str, kind: str) -> str:
+    """A prefix-list item under `prefix-list-filter <list> <kind>`, spelled as intent."""
+    if kind == "orlonger":
+        return orlonger(prefix)
+    if kind == "longer":
+        length = prefix.partition("/")[2]
+        return f"{prefix} ge {int(length) + 1 if length.isdigit() else length} le 32"
+    return prefix
 
 
 def _group_number(group: str | None) -> int | None:
@@ -312,6 +341,17 @@ def _t(node: etree._Element, path: str) -> str | None:
 
 def _all(node: etree._Element, path: str) -> list[str]:
     return [(e.text or "").strip() for e in node.iterfind(path)]
+
+
+def _xml_filters(term: etree._Element) -> list[tuple[str, str]]:
+    """`from/prefix-list-filter` entries, in the YANG form (<choice-ident>) or Junos' own
+    (an empty <orlonger/> element)."""
+    out = []
+    for f in term.iterfind("from/prefix-list-filter"):
+        kind = _t(f, "choice-ident") or next(
+            (str(c.tag) for c in f if c.tag in FILTER_MATCHES), "")
+        out.append((_t(f, "list_name") or "", kind))
+    return out
 
 
 def objects_from_xml(xml: str) -> JunosObjects:
@@ -393,7 +433,7 @@ def objects_from_xml(xml: str) -> JunosObjects:
             terms[_t(term, "name") or ""] = _Term(
                 _all(term, "from/prefix-list/name"),
                 _int(_t(term, "then/local-preference/local-preference")),
-                _int(_t(term, "then/metric/metric")), action)
+                _int(_t(term, "then/metric/metric")), action, _xml_filters(term))
         o.policies[name] = terms
     return o
 
@@ -518,6 +558,8 @@ def _set_policy(o: JunosObjects, name: str, term_name: str, rest: list[str]) -> 
     match rest:
         case ["from", "prefix-list", value]:
             term.prefix_lists.append(value)
+        case ["from", "prefix-list-filter", value, kind, *_]:
+            term.filters.append((value, kind))
         case ["then", "local-preference", value]:
             term.local_pref = _int(value)
         case ["then", "metric", value]:

@@ -113,8 +113,9 @@ def parse_frr(text: str) -> FrrObjects:
                         n.route_map_in = name
                     case ["route-map", name, "out"]:
                         n.route_map_out = name
-            case (["ip", "prefix-list", name, "seq", seq, "permit", prefix, *_], _):
-                o.prefix_lists.setdefault(name, []).append((int(seq), prefix))
+            case (["ip", "prefix-list", name, "seq", seq, "permit", prefix, *bounds], _):
+                o.prefix_lists.setdefault(name, []).append((int(seq),
+                                                            " ".join([prefix, *bounds])))
             case (["route-map", name, "permit", _], ["route-map", *_]):
                 route_map = {"lists": [], "local_pref": None, "metric": None}
                 o.route_maps.setdefault(name, []).append(route_map)

@@ -4,7 +4,6 @@ Platform modules start from GatewayView and add their own spellings (algorithm n
 interface names); nothing here is vendor specific.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
@@ -34,7 +33,10 @@ class TunnelView:
     bgp_local: BgpEndpoint
     bgp_remote: BgpEndpoint
     remote_prefixes: tuple[IPv4Network, ...]  # the peer site's own prefixes
-    transit_prefixes: tuple[IPv4Network, ...]  # reached through this peer (a hub), not direct
+    # Traffic to the sites this gateway has no tunnel to goes through this peer (a hub); at
+    # most one tunnel of a gateway carries it. (A flag, not the list of those sites' prefixes:
+    # building that list for every spoke of a large fabric cost most of a render.)
+    transit: bool
 
     @property
     def name(self) -> str:
@@ -86,6 +88,12 @@ class GatewayView:
     def own_prefixes(self) -> tuple[IPv4Network, ...]:
         return tuple(sorted(self.site.prefixes))
 
+    @property
+    def accept_ranges(self) -> tuple[IPv4Network, ...]:
+        """fabric.bgp.accept, sorted, each once. When set, a gateway accepts any prefix inside
+        them (own prefixes and their more-specifics excepted) instead of fabric_prefixes."""
+        return tuple(sorted(set(self.spec.bgp.accept)))
+
     @cached_property
     def fabric_prefixes(self) -> tuple[IPv4Network, ...]:
         """Every prefix of the fabric except this site's own."""
@@ -108,21 +116,20 @@ class GatewayView:
         pairs = list(self.compiled.tunnels_of(self.gateway.name))
         for tunnel, _ in pairs:
             direct.add(tunnel.side(self.gateway.name)[1].site)
-        indirect = index.prefixes_of(i for i, s in enumerate(self.fabric.sites)
-                                     if s.name not in direct)
-        # Transit prefixes go to plane 0 towards the lowest-id hub peer (selectors must not
-        # overlap on the kernel-libipsec data plane, which has no interface ids).
+        # Transit goes to plane 0 towards the lowest-id hub peer (selectors must not overlap
+        # on the kernel-libipsec data plane, which has no interface ids), if any site is not
+        # reached directly.
         hub_peers = sorted((t.side(self.gateway.name)[1].site_id, t.id) for t, _ in pairs
                            if t.side(self.gateway.name)[1].hub and t.plane == 0)
-        transit_tid = hub_peers[0][1] if hub_peers and not self.is_hub else None
+        indirect = len(direct) < len(sites)
+        transit_tid = hub_peers[0][1] if hub_peers and indirect and not self.is_hub else None
         views = []
         for tunnel, session in pairs:
             local, remote = tunnel.side(self.gateway.name)
             bgp_local, bgp_remote = session.side(self.gateway.name)
             views.append(TunnelView(
                 tunnel, session, local, remote, bgp_local, bgp_remote,
-                tuple(sorted(sites[remote.site].prefixes)),
-                indirect if tunnel.id == transit_tid else (),
+                tuple(sorted(sites[remote.site].prefixes)), tunnel.id == transit_tid,
             ))
         views.sort(key=lambda v: (v.remote.site_id, v.tunnel.plane))
         return tuple(views)
@@ -138,13 +145,7 @@ class FabricIndex:
     gateways: dict[str, tuple[Site, Gateway]]
     sites: dict[str, Site]
     position: dict[IPv4Network, int]  # prefix -> its index in compiled.fabric_prefixes
-    site_positions: tuple[tuple[int, ...], ...]  # per fabric.sites entry: its prefixes' indexes
     prefix_texts: tuple[str, ...]  # compiled.fabric_prefixes as strings
-
-    def prefixes_of(self, sites: Iterable[int]) -> tuple[IPv4Network, ...]:
-        """The prefixes of fabric.sites[i] for each i, sorted (as fabric_prefixes is)."""
-        fabric = self.compiled.fabric_prefixes
-        return tuple(fabric[p] for p in sorted(p for i in sites for p in self.site_positions[i]))
 
 
 _last_index: FabricIndex | None = None
@@ -162,14 +163,23 @@ def fabric_index(compiled: CompiledFabric) -> FabricIndex:
         gateways.setdefault(gw.name, (site, gw))
     index = FabricIndex(
         compiled, gateways, sites={s.name: s for s in compiled.fabric.sites}, position=position,
-        site_positions=tuple(tuple(position[p] for p in s.prefixes)
-                             for s in compiled.fabric.sites),
         prefix_texts=tuple(str(p) for p in compiled.fabric_prefixes),
     )
     _last_index = index
     return index
 
 
+_last_view: GatewayView | None = None
+
+
 def gateway_view(compiled: CompiledFabric, gateway: str) -> GatewayView:
+    """The view of one gateway; the last one asked for is kept, so rendering a gateway and
+    then computing its intent (render, offline diff) build its tunnels once."""
+    global _last_view  # noqa: PLW0603 - a one-entry memo; assignment is atomic
+    last = _last_view
+    if last is not None and last.compiled is compiled and last.gateway.name == gateway:
+        return last
     site, gw = fabric_index(compiled).gateways[gateway]
-    return GatewayView(compiled, site, gw)
+    view = GatewayView(compiled, site, gw)
+    _last_view = view
+    return view

@@ -136,6 +136,7 @@ TRANSFORM_SET = f"{PREFIX}-ESP"
 OWN_LIST = f"{PREFIX}-OWN"
 FABRIC_LIST = f"{PREFIX}-FABRIC"
 PREFIX_LIST_STEP = 10
+PREFIX_LEN_MAX = 32  # `le 32`: a prefix and every longer one inside it
 ROUTE_MAP_SEQ = 10
 
 NextHopSelf = Literal["", "self", "all"]
@@ -339,6 +340,19 @@ def _prefix_list(name: str, prefixes: tuple[IPv4Network, ...]) -> PrefixList:
     return PrefixList(name, entries)
 
 
+def _accept_list(view: GatewayView) -> PrefixList:
+    """What the gateway accepts from the fabric: with fabric.bgp.accept its ranges and every
+    prefix inside them, its own prefixes and anything inside those first denied; otherwise
+    every other site's prefix."""
+    if not view.accept_ranges:
+        return _prefix_list(FABRIC_LIST, view.fabric_prefixes)
+    entries = [("deny", p) for p in view.own_prefixes]
+    entries += [("permit", r) for r in view.accept_ranges]
+    return PrefixList(FABRIC_LIST, tuple(
+        PrefixEntry(PREFIX_LIST_STEP * (i + 1), action, str(net), PREFIX_LEN_MAX)
+        for i, (action, net) in enumerate(entries)))
+
+
 def _route_map_in(t: TunnelView) -> RouteMap:
     lp = t.session.local_pref
     return RouteMap(f"{PREFIX}-IN-LP{lp}", ROUTE_MAP_SEQ, (FABRIC_LIST,), lp, None)
@@ -414,7 +428,7 @@ def build_config(view: GatewayView, pems: DevicePems | None = None) -> IosxeConf
         max_prefixes=_check("BGP maximum-prefix", spec.bgp.max_prefixes),
         networks=tuple(Network(str(p.network_address), str(p.netmask))
                        for p in view.own_prefixes),
-        prefix_lists=(_prefix_list(FABRIC_LIST, view.fabric_prefixes),
+        prefix_lists=(_accept_list(view),
                       _prefix_list(OWN_LIST, view.own_prefixes)),
         route_maps=tuple(route_maps[name] for name in sorted(route_maps)),
         peers=tuple(_peer(view, t) for t in view.tunnels),

@@ -21,7 +21,6 @@ Choices the model does not carry:
 
 import re
 from dataclasses import dataclass
-from ipaddress import IPv4Network
 from typing import Literal, TypeVar
 
 import jinja2
@@ -220,6 +219,8 @@ class Term:
     metric: int | None
     next_hop_self: bool
     action: Literal["accept", "reject"]
+    # `from prefix-list-filter <list> orlonger` (any of them): a listed prefix or a longer one
+    filters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,26 +323,38 @@ def _esp_proposal(view: GatewayView) -> EspProposal:
     )
 
 
-def _import_policy(t: TunnelView, fabric: tuple[IPv4Network, ...]) -> PolicyStatement:
+def _import_policy(view: GatewayView, t: TunnelView) -> PolicyStatement:
+    """The fabric's prefixes, nothing else. With fabric.bgp.accept: any prefix inside its
+    ranges (DCVPN-FABRIC holds the ranges), but never the own prefixes or one inside them."""
     lp = t.session.local_pref
-    terms = (Term("fabric", (FABRIC_LIST,), lp, None, False, "accept"),) if fabric else ()
+    if view.accept_ranges:
+        terms: tuple[Term, ...] = (
+            Term("own", (), None, None, False, "reject", filters=(OWN_LIST,)),
+            Term("fabric", (), lp, None, False, "accept", filters=(FABRIC_LIST,)))
+    elif view.fabric_prefixes:
+        terms = (Term("fabric", (FABRIC_LIST,), lp, None, False, "accept"),)
+    else:
+        terms = ()
     return PolicyStatement(f"{PREFIX}-IN-LP{lp}",
                            (*terms, Term("reject", (), None, None, False, "reject")))
 
 
-def _export_policy(view: GatewayView, t: TunnelView,
-                   fabric: tuple[IPv4Network, ...]) -> PolicyStatement:
+def _export_policy(view: GatewayView, t: TunnelView) -> PolicyStatement:
     """Own prefixes (and, on a gateway that transits, the fabric's), then nothing else: the
     final reject keeps Junos' default BGP export (every active BGP route) from applying."""
     med = t.session.med
     transit = t.bgp_local.export == "fabric"
-    lists = (OWN_LIST, FABRIC_LIST) if transit and fabric else (OWN_LIST,)
     scope = "FABRIC" if transit else "OWN"
     nhs = view.spec.bgp.mode == "ibgp"  # inner addresses are not reachable from other sites
-    return PolicyStatement(f"{PREFIX}-OUT-{scope}-MED{med}", (
-        Term("export", lists, None, med, nhs, "accept"),
-        Term("reject", (), None, None, False, "reject"),
-    ))
+    terms: tuple[Term, ...]
+    if transit and view.accept_ranges:
+        terms = (Term("export", (OWN_LIST,), None, med, nhs, "accept"),
+                 Term("fabric", (), None, med, nhs, "accept", filters=(FABRIC_LIST,)))
+    else:
+        lists = (OWN_LIST, FABRIC_LIST) if transit and view.fabric_prefixes else (OWN_LIST,)
+        terms = (Term("export", lists, None, med, nhs, "accept"),)
+    return PolicyStatement(f"{PREFIX}-OUT-{scope}-MED{med}",
+                           (*terms, Term("reject", (), None, None, False, "reject")))
 
 
 def _peer(view: GatewayView, t: TunnelView) -> Peer:
@@ -364,7 +377,7 @@ def _peer(view: GatewayView, t: TunnelView) -> Peer:
 
 def _policies(view: GatewayView, t: TunnelView) -> tuple[PolicyStatement, PolicyStatement]:
     """(import, export) policy of one BGP session; sessions of one plane share them by name."""
-    return _import_policy(t, view.fabric_prefixes), _export_policy(view, t, view.fabric_prefixes)
+    return _import_policy(view, t), _export_policy(view, t)
 
 
 def _groups(view: GatewayView) -> tuple[BgpGroup, ...]:
@@ -390,7 +403,8 @@ def build_config(view: GatewayView) -> JunosConfig:
     crypto = spec.crypto
     psk = spec.auth.method == "psk"
     policies = {p.name: p for t in view.tunnels for p in _policies(view, t)}
-    lists = [PrefixList(FABRIC_LIST, tuple(str(p) for p in view.fabric_prefixes)),
+    accepted = view.accept_ranges or view.fabric_prefixes
+    lists = [PrefixList(FABRIC_LIST, tuple(str(p) for p in accepted)),
              PrefixList(OWN_LIST, tuple(str(p) for p in view.own_prefixes))]
     pfs = crypto.esp.pfs_group
     peers = tuple(_peer(view, t) for t in view.tunnels)

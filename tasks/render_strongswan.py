@@ -22,7 +22,7 @@ Layout decisions (the lab and the deploy step rely on them):
   So selectors are narrowed per tunnel: local = own inner /32 + own prefixes, remote = peer
   inner /32 + peer prefixes. Transit through a hub uses 0/0 instead of prefix lists (which IKE
   narrowing would turn into unaddressed local selectors on the hub): the spoke's tunnel that
-  carries transit (TunnelView.transit_prefixes, at most one) has remote 0/0, and a hub offers
+  carries transit (TunnelView.transit, at most one) has remote 0/0, and a hub offers
   local 0/0 on plane 0 towards non-hubs. Only plane 0 carries prefixes; planes > 0 carry the
   inner /32s only. The narrowed remote selectors of a gateway must not overlap (checked
   here). Trap policies fail to install on libipsec, hence `start_action = start`. libipsec
@@ -47,6 +47,7 @@ from inventory.mtu import IPV4_HEADER, TCP_HEADER
 from inventory.topology import CompiledFabric
 from tasks.errors import RenderError
 from tasks.render_context import GatewayView, TunnelView
+from tasks.running_intent import orlonger
 
 VICI_SOCKET = "charon.vici"
 CHARON_LOG = "charon.log"
@@ -116,7 +117,7 @@ def traffic_selectors(view: GatewayView, tv: TunnelView
         remote += tv.remote_prefixes
         if view.is_hub and not tv.remote.hub:
             local = (ANY,)  # the spoke may send everything it does not reach directly
-        if tv.transit_prefixes:
+        if tv.transit:
             remote = (ANY,)
     return local, remote
 
@@ -235,13 +236,29 @@ _last_fabric_list: tuple[CompiledFabric, str] | None = None
 
 
 def _prefix_list(env: jinja2.Environment, name: str, prefixes: tuple[IPv4Network, ...]) -> str:
+    return _entries(env, name, [("permit", str(p)) for p in prefixes])
+
+
+def _entries(env: jinja2.Environment, name: str, entries: list[tuple[str, str]]) -> str:
+    """`ip prefix-list` lines of (action, prefix with any ge/le) entries, numbered by 10."""
     return env.get_template("frr/prefix-list.j2").render(
-        name=name, entries=[(10 * (i + 1), str(p)) for i, p in enumerate(prefixes)])
+        name=name, entries=[(10 * (i + 1), *e) for i, e in enumerate(entries)])
 
 
-def _fabric_list(compiled: CompiledFabric, env: jinja2.Environment) -> str:
-    """The prefix list of every fabric prefix: the same text for all gateways, made once."""
+def _fabric_list(view: GatewayView, env: jinja2.Environment) -> str:
+    """What a gateway accepts from the fabric.
+
+    fabric.bgp.accept set: its ranges and every prefix inside them, but not the gateway's own
+    prefixes or anything inside those (a peer's more-specific would pull the site's own
+    traffic into a tunnel). Unset: every fabric prefix; the same text for all gateways, made
+    once (the inbound route map denies the own ones first).
+    """
+    if view.accept_ranges:
+        return _entries(env, FABRIC_LIST,
+                        [("deny", orlonger(str(p))) for p in view.own_prefixes]
+                        + [("permit", orlonger(str(r))) for r in view.accept_ranges])
     global _last_fabric_list  # noqa: PLW0603 - a one-entry memo; assignment is atomic
+    compiled = view.compiled
     last = _last_fabric_list
     if last is not None and last[0] is compiled:
         return last[1]
@@ -262,8 +279,13 @@ def _policy(view: GatewayView) -> tuple[list[RouteMap], list[Neighbor]]:
             RouteMapEntry("deny", 10, OWN_LIST, None),
             RouteMapEntry("permit", 20, FABRIC_LIST, f"local-preference {lp}")))
         rm_out = f"DCVPN-OUT-{export.upper()}-MED{med}"
-        exported = FABRIC_LIST if export == "fabric" else OWN_LIST
-        maps[rm_out] = RouteMap(rm_out, (RouteMapEntry("permit", 10, exported, f"metric {med}"),))
+        metric = f"metric {med}"
+        if export == "fabric" and view.accept_ranges:  # the fabric list denies the own ones
+            maps[rm_out] = RouteMap(rm_out, (RouteMapEntry("permit", 10, OWN_LIST, metric),
+                                             RouteMapEntry("permit", 20, FABRIC_LIST, metric)))
+        else:
+            exported = FABRIC_LIST if export == "fabric" else OWN_LIST
+            maps[rm_out] = RouteMap(rm_out, (RouteMapEntry("permit", 10, exported, metric),))
         neighbors.append(Neighbor(
             str(tv.bgp_remote.address), tv.bgp_remote.asn, tv.name, rm_in, rm_out,
             rr_client=tv.bgp_local.role == "route-reflector",
@@ -296,7 +318,7 @@ def _frr(view: GatewayView, env: jinja2.Environment) -> str:
         _common(view), asn=view.asn, router_id=str(view.router_id),
         own_prefixes=[str(p) for p in view.own_prefixes],
         own_list=_prefix_list(env, OWN_LIST, view.own_prefixes),
-        fabric_list=_fabric_list(view.compiled, env),
+        fabric_list=_fabric_list(view, env),
         route_maps=route_maps, neighbors=neighbors, keepalive=bgp.timers.keepalive,
         hold=bgp.timers.hold, max_prefixes=bgp.max_prefixes, bfd=bgp.bfd)
 

@@ -42,6 +42,14 @@ class ReadBack:
     canonical: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
 
 
+ORLONGER = "le 32"  # the intent's spelling of "this prefix and every longer one inside it"
+
+
+def orlonger(prefix: str) -> str:
+    """`10.0.0.0/8` -> `10.0.0.0/8 le 32`: an accepted range (fabric.bgp.accept) in intent."""
+    return f"{prefix} {ORLONGER}"
+
+
 def empty_intent() -> Intent:
     """The read-back intent of a device that holds nothing of dcvpn's."""
     return {

@@ -92,6 +92,12 @@ def _mark(line: str) -> Edit:
     return f"{line}\n", f"{line}{MARK}\n"
 
 
+def _accept(*ranges: str) -> Edit:
+    """acme's bgp section with `accept:` as a block list (one line per range)."""
+    items = "".join(f"      - {r}\n" for r in ranges)
+    return "    mode: ebgp\n    bfd:", f"    mode: ebgp\n    accept:\n{items}    bfd:"
+
+
 PSK = ("  tunnel_pool: 100.64.0.0/10\n",
        f"  tunnel_pool: 100.64.0.0/10\n  auth: {{method: psk}}{MARK}\n")
 FULL_MESH = ("  topology: hub_spoke\n", f"  topology: full_mesh{MARK}\n")
@@ -99,6 +105,8 @@ FIFTH_GATEWAY = ("    public_ip: 198.21.0.1\n",
                  "    public_ip: 198.21.0.1\n  - name: s1-gw5\n    platform: strongswan\n"
                  "    transport: ssh\n    host: s1-gw5.mgmt\n    public_ip: 198.22.0.1\n")
 CRYPTO = "fabric.crypto"
+WEB_PROBE = ("    prefixes: [10.2.0.0/24]\n    probes:\n"
+             "      - {name: web, address: 10.2.0.80, port: 80}\n")
 CASES: list[Case] = [
     Case("weak-dh", "DCV101", E, "acme",
          (_ike("encryption: aes256gcm16, prf: sha384, dh_group: 14, lifetime: 8h"),
@@ -244,6 +252,28 @@ CASES: list[Case] = [
     Case("pfs-off", "DCV104", E, "lab3",
          (("    profile: strict\n", f"    profile: strict\n    esp: {{pfs_group: off}}{MARK}\n"),),
          (f"{CRYPTO}.esp.pfs_group",), "PFS"),
+    Case("watch-probe-outside-site", "DCV291", E, "lab3",
+         (("    prefixes: [10.2.0.0/24]\n",
+           WEB_PROBE +
+           f"      - {{name: db, address: 10.1.0.5, port: 5432}}{MARK}\n"),),
+         ("sites[1].probes[1].address",), "is in none of lon1's prefixes (10.2.0.0/24)"),
+    Case("watch-probe-name-twice", "DCV292", E, "lab3",
+         (("    prefixes: [10.2.0.0/24]\n",
+           WEB_PROBE +
+           f"      - {{name: web, address: 10.2.0.81, port: 443}}{MARK}\n"),),
+         ("sites[1].probes[1].name",),
+         "probe name web is also used at sites[1].probes[0].name"),
+    # fabric.bgp.accept: aggregate import ranges
+    Case("accept-misses-prefix", "DCV266", E, "acme",
+         (_accept("10.0.0.0/8"), _mark("    prefixes: [10.4.0.0/16, 172.16.4.0/22]")),
+         ("sites[3].prefixes[1]",), "172.16.4.0/22 (par1) is in no bgp.accept range"),
+    Case("accept-tunnel-pool", "DCV267", W, "acme",
+         (_accept("10.0.0.0/8", f"169.254.0.0/16{MARK}", "172.16.0.0/12"),),
+         ("fabric.bgp.accept[1]",), "overlaps tunnel_pool 169.254.0.0/16"),
+    Case("accept-broad", "DCV268", W, "acme",
+         (_accept("10.0.0.0/8", f"10.1.0.0/16{MARK}", f"192.168.0.0/16{MARK}",
+                  "172.16.0.0/12", f"10.0.0.0/8{MARK}"),),
+         ("fabric.bgp.accept[1]", "fabric.bgp.accept[2]", "fabric.bgp.accept[4]"), "remove it"),
 ]
 
 

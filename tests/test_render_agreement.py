@@ -6,13 +6,13 @@ intersect, identities match the peer's expected remote identity, inner addresses
 ends of one link, BGP ASNs and neighbor addresses mirror.
 """
 
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
 import pytest
 import yaml
 from conftest import EXAMPLES
-from rendered import RenderedTunnel, parsed
+from rendered import FROM_FILES, RenderedTunnel, parsed
 
 from inventory.loader import parse_fabric
 from inventory.topology import CompiledFabric, compile_fabric
@@ -36,6 +36,11 @@ VARIANTS = {
     "acme-psk-cbc": lambda: _variant("acme-hybrid.yaml", auth={"method": "psk"}, crypto="cbc"),
     "acme-ibgp": lambda: _variant("acme-hybrid.yaml",
                                   bgp={"mode": "ibgp", "asn": 65000}),
+    # fabric.bgp.accept: aggregate import ranges instead of every site prefix
+    "acme-accept": lambda: _variant("acme-hybrid.yaml", bgp={
+        "mode": "ebgp", "accept": ["10.0.0.0/8", "172.16.0.0/12"]}),
+    "lab3-accept-hub": lambda: _variant("lab3.yaml", topology="hub_spoke", hubs=["ams1"],
+                                        bgp={"mode": "ebgp", "accept": ["10.0.0.0/8"]}),
 }
 
 
@@ -72,3 +77,34 @@ def test_both_ends_of_every_tunnel_agree(variant: str) -> None:
         assert ra.bgp_remote_as == rb.bgp_local_as, where
         assert rb.bgp_remote_as == ra.bgp_local_as, where
     assert cache, "no tunnel was checked"
+
+
+def _accepts(intent: dict[str, Any], prefix: str) -> bool:
+    """Whether a read-back intent's import filter lets `prefix` in: listed as is, or inside a
+    `<range> le 32` entry (fabric.bgp.accept), and never one of its own or inside those."""
+    net = IPv4Network(prefix)
+    if any(net.subnet_of(IPv4Network(own)) for own in intent["prefixes"]["announce"]):
+        return False
+    for entry in intent["prefixes"]["accept"]:
+        head, _, bounds = entry.partition(" ")
+        if net == IPv4Network(head) or (bounds == "le 32" and net.subnet_of(IPv4Network(head))):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_each_end_accepts_what_the_other_announces(variant: str) -> None:
+    compiled = VARIANTS[variant]()
+    intents = {gw.name: FROM_FILES[str(gw.platform)](render_gateway(compiled, gw.name))
+               for _, gw in compiled.gateways()}
+    for tunnel in compiled.tunnels:
+        a, b = tunnel.endpoints
+        for here, there in ((a, b), (b, a)):
+            for prefix in intents[there.gateway]["prefixes"]["announce"]:
+                assert _accepts(intents[here.gateway], prefix), (
+                    f"{variant} {tunnel.name}: {here.gateway} refuses {prefix} of "
+                    f"{there.gateway}")
+            for prefix in intents[here.gateway]["prefixes"]["announce"]:
+                more_specific = str(next(IPv4Network(prefix).subnets(new_prefix=28)))
+                assert not _accepts(intents[here.gateway], more_specific), (
+                    f"{variant}: {here.gateway} would take {more_specific} inside its own")

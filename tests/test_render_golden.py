@@ -13,12 +13,16 @@ from inventory.topology import compile_fabric
 from tasks.render import render_gateway
 
 FABRICS = ("lab3.yaml", "acme-hybrid.yaml")
+# test fabrics with golden files too (fabric.bgp.accept: tests/fabrics/accept-hub.yaml)
+TEST_FABRICS = ("accept-hub.yaml",)
+FOLDERS = {**{n: EXAMPLES for n in FABRICS},
+           **{n: Path(__file__).resolve().parent / "fabrics" for n in TEST_FABRICS}}
 
 
 def _cases() -> list[pytest.param]:
     cases = []
-    for name in FABRICS:
-        compiled = compile_fabric(load_fabric(EXAMPLES / name).fabric)
+    for name, folder in FOLDERS.items():
+        compiled = compile_fabric(load_fabric(folder / name).fabric)
         for _, gw in compiled.gateways():
             cases.append(pytest.param(name, gw.name, id=f"{gw.platform}-{name[:-5]}-{gw.name}"))
     return cases
@@ -26,7 +30,7 @@ def _cases() -> list[pytest.param]:
 
 @pytest.mark.parametrize(("fabric", "gateway"), _cases())
 def test_render_matches_golden(fabric: str, gateway: str) -> None:
-    compiled = compile_fabric(load_fabric(EXAMPLES / fabric).fabric)
+    compiled = compile_fabric(load_fabric(FOLDERS[fabric] / fabric).fabric)
     files = render_gateway(compiled, gateway)
     folder: Path = GOLDEN / fabric.removesuffix(".yaml") / gateway
     if UPDATE_GOLDEN:
@@ -43,6 +47,6 @@ def test_render_matches_golden(fabric: str, gateway: str) -> None:
 
 @pytest.mark.parametrize(("fabric", "gateway"), _cases())
 def test_render_is_deterministic(fabric: str, gateway: str) -> None:
-    first = render_gateway(compile_fabric(load_fabric(EXAMPLES / fabric).fabric), gateway)
-    second = render_gateway(compile_fabric(load_fabric(EXAMPLES / fabric).fabric), gateway)
+    first = render_gateway(compile_fabric(load_fabric(FOLDERS[fabric] / fabric).fabric), gateway)
+    second = render_gateway(compile_fabric(load_fabric(FOLDERS[fabric] / fabric).fabric), gateway)
     assert first == second

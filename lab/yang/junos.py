@@ -91,6 +91,8 @@ REFERENCES: tuple[tuple[str, str, Callable[[ET.Element], set[str]]], ...] = (
     ("bind-interface unit", "security/ipsec/vpn/bind-interface", _units),
     ("prefix-list", "policy-options/policy-statement/term/from/prefix-list/name",
      _defined("policy-options/prefix-list/name")),
+    ("prefix-list", "policy-options/policy-statement/term/from/prefix-list-filter/list_name",
+     _defined("policy-options/prefix-list/name")),
     ("policy-statement", f"{_BGP_GROUP}/import", _POLICIES),
     ("policy-statement", f"{_BGP_GROUP}/export", _POLICIES),
     ("policy-statement", f"{_BGP_GROUP}/neighbor/import", _POLICIES),
