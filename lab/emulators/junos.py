@@ -27,7 +27,7 @@ from lab.emulators.datastore import (
 from lab.emulators.device import BASE_10, FlavourSpec, NetconfDevice, SessionInfo
 from lab.emulators.errors import ConfigSyntaxError
 from lab.emulators.junos_checks import commit_check
-from lab.emulators.junos_config import JunosRules, edit_path, normalize_loaded
+from lab.emulators.junos_config import JunosRules, edit_path, native_choices, normalize_loaded
 from lab.emulators.junos_diff import compare
 from lab.emulators.junos_oper import JUNOS_NS, VERSION, duration, sub, utc
 from lab.emulators.junos_print import to_set, to_text
@@ -374,6 +374,7 @@ class JunosDevice(NetconfDevice):
             return element
         if fmt != "xml":
             raise fail(f"format {fmt} is not emulated", info=(("bad-element", fmt),))
+        config = native_choices(config)
         if committed:
             config.set(oper.junos_attr("commit-seconds"), str(last.seconds))
             config.set(oper.junos_attr("commit-localtime"), utc(last.seconds))

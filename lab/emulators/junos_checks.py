@@ -51,6 +51,12 @@ REFERENCES: tuple[Reference, ...] = (
     Reference(("policy-options", "policy-statement", "from", "prefix-list", "name"),
               ("policy-options", "prefix-list"),
               "Policy error: prefix-list {value} referenced but not defined"),
+    Reference(("policy-options", "policy-statement", "term", "from", "prefix-list-filter",
+               "list_name"), ("policy-options", "prefix-list"),
+              "Policy error: prefix-list {value} referenced but not defined"),
+    Reference(("policy-options", "policy-statement", "from", "prefix-list-filter",
+               "list_name"), ("policy-options", "prefix-list"),
+              "Policy error: prefix-list {value} referenced but not defined"),
 )
 
 # Logical interfaces (ifd.unit) that must exist under [edit interfaces].

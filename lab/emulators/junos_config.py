@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass
 
+from lxml import etree
+
 from lab.emulators.config_tree import Op, Path, walk
 from lab.emulators.errors import ConfigSyntaxError
-from lab.emulators.junos_schema import Kind, SchemaNode, junos_schema, schema_at
+from lab.emulators.junos_schema import Kind, SchemaNode, choice_lists, junos_schema, schema_at
 from lab.emulators.xmlutil import Element, children, local_name, strip_namespaces
 
 _UNKNOWN_ORDER = 1 << 20
@@ -76,10 +78,14 @@ def statement_words(element: Element, node: SchemaNode) -> list[str]:
     if node.kind is not Kind.LIST:
         return [node.name]
     words = [] if node.keyword is None else [node.keyword]
+    optional = node.choice_keys[1] if node.choice_keys else None
     for key, keyword in zip(node.keys, node.key_keywords, strict=True):
+        value = _child_text(element, key)
+        if key == optional and not value:
+            continue
         if keyword is not None:
             words.append(keyword)
-        words.append(quote(_child_text(element, key)))
+        words.append(quote(value))
     return words
 
 
@@ -116,6 +122,8 @@ def _check(element: Element, node: SchemaNode, path: Path, words: list[str]) -> 
         if child is None:
             raise ConfigSyntaxError("syntax error", bad_element=name, path=tuple(words))
         deleting = JunosRules().operation(item, Op.MERGE) is Op.DELETE
+        if node.choice_keys and name == node.choice_keys[1] and not (item.text or "").strip():
+            continue
         if child.is_leafy:
             _check_value(item, child, deleting, words)
             continue
@@ -123,8 +131,10 @@ def _check(element: Element, node: SchemaNode, path: Path, words: list[str]) -> 
             raise ConfigSyntaxError("syntax error", bad_element=(item.text or "").strip(),
                                     path=tuple(words))
         if child.kind is Kind.LIST:
+            if child.choice_keys is not None:
+                _fold_choice(item, child, words)
             for key in child.keys:
-                if not _child_text(item, key):
+                if not _child_text(item, key) and key not in (child.choice_keys or ())[1:]:
                     raise ConfigSyntaxError(f"missing mandatory statement: '{key}'",
                                             bad_element=name, path=tuple(words))
         _check(item, child, (*path, name), [*words, *statement_words(item, child)])
@@ -147,6 +157,53 @@ def _check_value(item: Element, node: SchemaNode, deleting: bool, words: list[st
     problem = node.constraint.problem(value)
     if problem is not None:
         raise ConfigSyntaxError(problem, bad_element=value, path=tuple((*words, node.name)))
+
+
+def _fold_choice(item: Element, node: SchemaNode, words: list[str]) -> None:
+    """Junos' own spelling of a match type (<orlonger/>) as the stored YANG keys."""
+    assert node.choice_keys is not None
+    ident, value = node.choice_keys
+    allowed = node.children[ident].constraint.values
+    native = [c for c in children(item) if c.tag in allowed]
+    if len(native) > 1 or (native and any(c.tag in (ident, value) for c in children(item))):
+        raise ConfigSyntaxError("syntax error", bad_element=str(native[-1].tag),
+                                path=tuple(words))
+    if native:
+        chosen = native[0]
+        kind, held = etree.Element(ident), etree.Element(value)
+        kind.text, held.text = str(chosen.tag), (chosen.text or "").strip() or None
+        chosen.addnext(held)
+        chosen.addnext(kind)
+        item.remove(chosen)
+    elif _child_text(item, value):
+        raise ConfigSyntaxError("syntax error", bad_element=_child_text(item, value),
+                                path=tuple(words))
+    elif value not in {str(c.tag) for c in children(item)} and _child_text(item, ident):
+        item.insert(item.index(_first_child(item, ident)) + 1, etree.Element(value))
+
+
+def _first_child(element: Element, name: str) -> Element:
+    return next(c for c in children(element) if c.tag == name)
+
+
+def native_choices(config: Element) -> Element:
+    """config, changed in place (pass a copy), with match types in Junos' own XML spelling:
+    <choice-ident>orlonger</choice-ident><choice-value/> becomes <orlonger/>."""
+    for path, node in choice_lists():
+        assert node.choice_keys is not None
+        ident, value = node.choice_keys
+        for item in config.iterfind("/".join(path)):
+            kind = _child_text(item, ident)
+            if not kind:
+                continue
+            text = _child_text(item, value)
+            position = item.index(_first_child(item, ident))
+            for child in [c for c in children(item) if c.tag in (ident, value)]:
+                item.remove(child)
+            native = etree.Element(kind)
+            native.text = text or None
+            item.insert(position, native)
+    return config
 
 
 def paths_with_values(config: Element) -> list[tuple[Path, str]]:

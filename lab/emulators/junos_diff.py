@@ -49,9 +49,12 @@ def _diff(old: Element, new: Element, node: SchemaNode, path: Path,
                 current = []
             blocks.extend(_diff_entry(old_items, new_items, child_node, path, words))
             continue
+        # a one-line `from ...;` / `then ...;` is a hierarchy too: the device shows the
+        # change inside it (`[edit ... term T from]`), as for a block
         nested = (old_items and new_items and not child_node.is_leafy
-                  and len(render_group(child_node, new_items, 0)) > 1
-                  and len(render_group(child_node, old_items, 0)) > 1)
+                  and ((child_node.single_line and child_node.positional is None)
+                       or (len(render_group(child_node, new_items, 0)) > 1
+                           and len(render_group(child_node, old_items, 0)) > 1)))
         if nested:
             if current:
                 blocks.append((words, current))

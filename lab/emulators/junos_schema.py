@@ -16,19 +16,23 @@ forms spell it:
     name * @             list whose text form omits the keyword (`interfaces ge-0/0/0 {`)
     name * @kw           list spelled `kw KEY` in text (`from-zone A to-zone B {`)
     name * {}            list printed grouped: `name { KEY1; KEY2 { ... } }`
+    name *a,b,c %b = x|y list whose keys b and c are a match type and its value (route
+                         filters), stored as the YANG keys <b>x</b><c/>; Junos' own XML
+                         writes <x/>, text and set `name A x` (valueless types only: c empty)
     name =               leaf with a value; `= a|b|c` enumeration, `= N..M` integer range,
                          `= !` secret (shown with ## SECRET-DATA)
     name ;               leaf without a value (YANG type empty)
     name []              leaf-list (`name [ a b ];` or one `name a;` each)
 
-A list's key leaves are added as its first children; `* = a|b` constrains a single key.
+A list's key leaves are added as its first children; `* = a|b` constrains a single key, or
+the choice key of a `%` list.
 Statements outside this table are rejected with `syntax error`, as a device rejects unknown
 statements: extend the table when the renderer emits something new.
 """
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from functools import cache
 
@@ -111,6 +115,7 @@ from ~
   protocol []
   neighbor []
   prefix-list *
+  prefix-list-filter *list_name,choice-ident,choice-value %choice-ident = exact|longer|orlonger
   community []
   interface []
 to ~
@@ -402,10 +407,18 @@ class SchemaNode:
     joined: bool = False
     constraint: Constraint = field(default_factory=Constraint)
     children: Mapping[str, "SchemaNode"] = field(default_factory=dict)
+    choice: str | None = None  # the key naming a match type (`%` lists); the next key: value
 
     @property
     def is_leafy(self) -> bool:
         return self.kind in (Kind.LEAF, Kind.EMPTY, Kind.LEAF_LIST)
+
+    @property
+    def choice_keys(self) -> tuple[str, str] | None:
+        """(match-type key, its value key) of a `%` list."""
+        if self.choice is None:
+            return None
+        return self.choice, self.keys[self.keys.index(self.choice) + 1]
 
     def child(self, name: str) -> "SchemaNode | None":
         return self.children.get(name)
@@ -508,11 +521,14 @@ def _list_node(name: str, keyspec: str, rest: str, order: int,
         key_keywords.append(word or None)
     keyword: str | None = name
     grouped = False
+    choice: str | None = None
     constraint = Constraint()
     tokens = rest.split()
     while tokens:
         token = tokens.pop(0)
-        if token == "@":
+        if token.startswith("%") and token[1:] in keys[:-1]:
+            choice = token[1:]
+        elif token == "@":
             keyword = None
         elif token.startswith("@"):
             keyword = token[1:]
@@ -523,24 +539,36 @@ def _list_node(name: str, keyspec: str, rest: str, order: int,
             tokens = []
         else:
             raise SchemaError(f"unknown list option {token!r} for {name!r}")
+    constrained = choice if choice is not None else keys[0] if len(keys) == 1 else None
     key_nodes = {
-        key: SchemaNode(key, Kind.LEAF, n, constraint=constraint if len(keys) == 1 else
-                        Constraint())
+        key: SchemaNode(key, Kind.LEAF, n,
+                        constraint=constraint if key == constrained else Constraint())
         for n, key in enumerate(keys)
     }
-    children = key_nodes | {
-        k: SchemaNode(v.name, v.kind, v.order + len(keys), v.keys, v.key_keywords, v.keyword,
-                      v.grouped, v.positional, v.single_line, v.joined, v.constraint,
-                      v.children)
-        for k, v in kids.items()
-    }
+    children = key_nodes | {k: replace(v, order=v.order + len(keys)) for k, v in kids.items()}
     return SchemaNode(name, Kind.LIST, order, tuple(keys), tuple(key_keywords), keyword,
-                      grouped, children=children)
+                      grouped, children=children, choice=choice)
 
 
 @cache
 def junos_schema() -> SchemaNode:
     return parse_schema(SCHEMA_TEXT)
+
+
+@cache
+def choice_lists() -> tuple[tuple[tuple[str, ...], SchemaNode], ...]:
+    """(element path, node) of every `%` list, for the XML spelling conversions."""
+    found: list[tuple[tuple[str, ...], SchemaNode]] = []
+
+    def visit(node: SchemaNode, path: tuple[str, ...]) -> None:
+        for child in node.children.values():
+            here = (*path, child.name)
+            if child.choice is not None:
+                found.append((here, child))
+            visit(child, here)
+
+    visit(junos_schema(), ())
+    return tuple(found)
 
 
 def schema_at(path: tuple[str, ...]) -> SchemaNode | None:

@@ -170,7 +170,10 @@ class _TextParser:
                    first_key: str, tag: str | None) -> None:
         entry = etree.Element(node.name)
         key_values = [first_key]
-        for keyword in node.key_keywords[1:]:
+        for key, keyword in zip(node.keys[1:], node.key_keywords[1:], strict=True):
+            if key == _choice_value(node):
+                key_values.append("")
+                continue
             if keyword is not None:
                 word = self.value(words)
                 if word != keyword:
@@ -250,6 +253,11 @@ class _TextParser:
 def _tag(element: Element, tag: str | None) -> None:
     if tag is not None:
         element.set(tag, tag)
+
+
+def _choice_value(node: SchemaNode) -> str | None:
+    """The key holding a match type's value: never written for exact/longer/orlonger."""
+    return node.choice_keys[1] if node.choice_keys is not None else None
 
 
 def _check_value(node: SchemaNode, value: str, words: list[str]) -> None:
@@ -340,6 +348,9 @@ class _Walker:
                     node: SchemaNode) -> tuple[int, _Frame]:
         values: list[str] = []
         for n, keyword in enumerate(node.key_keywords):
+            if node.keys[n] == _choice_value(node):
+                values.append("")
+                continue
             if keyword is not None and n > 0:
                 if i >= len(tokens) or tokens[i].value != keyword:
                     bad = tokens[i].value if i < len(tokens) else keyword

@@ -10,7 +10,7 @@ policies would not accept from a peer (routes it can only have originated itself
 learnt routes is not modelled.
 """
 
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv4Network
 
 from lab.emulators.oper_model import (
     AuthMethod,
@@ -59,6 +59,8 @@ PSK_METHOD = "pre-shared-keys"
 IDENTITY_KINDS = {"hostname": ("fqdn", "identity-hostname"),
                   "inet": ("address", "identity-ipv4"),
                   "user-at-hostname": ("email", "identity-user")}
+# prefix-list-filter match type -> how much longer than a list entry a route may be (at least)
+FILTER_LONGER = {"orlonger": 0, "longer": 1}
 DEFAULT_IKE_LIFETIME = 28800
 DEFAULT_ESP_LIFETIME = 3600
 
@@ -158,6 +160,15 @@ def _tunnels(config: Element, units: dict[str, tuple[str | None, bool]]) -> list
     return out
 
 
+def _filtered(rules: PrefixList, kind: str) -> PrefixList:
+    """A prefix list as `prefix-list-filter LIST kind` matches: exact (as `prefix-list`),
+    longer (strictly inside an entry) or orlonger (an entry or inside it)."""
+    if kind not in FILTER_LONGER:
+        return rules
+    return tuple(PrefixRule(r.network, IPv4Network(r.network).prefixlen + FILTER_LONGER[kind],
+                            32) for r in rules)
+
+
 def _policy_filter(config: Element, names: list[str], default: bool) -> RouteFilter:
     lists: dict[str, PrefixList] = {
         name: tuple(PrefixRule(leaf(item, "name")) for item in each(entry, "prefix-list-item"))
@@ -167,8 +178,10 @@ def _policy_filter(config: Element, names: list[str], default: bool) -> RouteFil
     for name in names:
         statement = statements.get(name)
         for term in [*each(statement, "term"), statement] if statement is not None else []:
-            referenced = leaves(term, "from/prefix-list/name")
-            matcher = tuple(lists.get(r, ()) for r in referenced) if referenced else None
+            referenced = [lists.get(r, ()) for r in leaves(term, "from/prefix-list/name")]
+            referenced += [_filtered(lists.get(leaf(f, "list_name"), ()), leaf(f, "choice-ident"))
+                           for f in each(term, "from/prefix-list-filter")]
+            matcher = tuple(referenced) if referenced else None
             if has(term, "then/accept") or has(term, "then/reject"):
                 terms.append(FilterTerm(matcher, has(term, "then/accept")))
     return RouteFilter(tuple(terms), default)
