@@ -126,6 +126,25 @@ def _steps(defaults: list[Step], options: Mapping[str, str]) -> tuple[Step, ...]
     return tuple(out)
 
 
+# After a reload, bring up every loaded connection that has no installed CHILD SA, from this
+# end, without waiting for it (swanctl detaches after 1 s). Only one end of a strongSwan pair
+# starts a tunnel by itself (tasks/render_strongswan.py TunnelRole), and charon gives up for
+# good when its attempt meets NO_PROPOSAL_CHOSEN from a peer not configured yet (a peer in a
+# later deploy wave, or one whose proposals change after ours): the end reloaded last must then
+# bring the tunnel up itself. A connection with an installed CHILD SA, or whose IKE SA is
+# still being negotiated, is left alone, so this never duplicates a tunnel; an ESTABLISHED IKE
+# SA without its CHILD SA gets the CHILD SA (named like the connection, as rendered).
+INITIATE_SCRIPT = (
+    'for c in $(swanctl --list-conns {uri} 2>/dev/null '
+    '| sed -n "s/^\\([A-Za-z0-9_.-]*\\): IKEv.*/\\1/p"); do '
+    'out=$(swanctl --list-sas --ike "$c" {uri} 2>/dev/null); '
+    'case "$out" in *INSTALLED*) continue;; esac; '
+    'if printf "%s\\n" "$out" | grep -q "^$c: " && '
+    '! printf "%s\\n" "$out" | grep -q "^$c: #[0-9]*, ESTABLISHED"; then continue; fi; '
+    'swanctl --initiate --ike "$c" --child "$c" --timeout 1 {uri} >/dev/null 2>&1 || true; '
+    'done')
+
+
 def _only_if_present(path: str, command: str) -> str:
     return f"if [ -f {q(path)} ]; then {command}; fi"
 
@@ -160,6 +179,9 @@ def local_layout(options: Mapping[str, str]) -> Layout:
                         f"{q(managed.get(SWANCTL_CONF, ''))} --uri {uri}", SWANCTL_ERRORS),
         Step("frr", f"{q(frr_reload)} --reload --stdout --bindir {q(vtysh_dir)} --confdir "
                     f"{q(frr_dir)} --rundir {q(frr_dir)} --vty_socket {q(frr_dir)} {q(conf)}"),
+        Step("initiate", f"cd {q(folder)} && export STRONGSWAN_CONF="
+                         f"{q(managed.get(STRONGSWAN_CONF, ''))} SWANCTL_DIR={q(folder)} && "
+                         + INITIATE_SCRIPT.format(uri=f"--uri {uri}")),
     ]
     if STRONGSWAN_CONF not in managed:
         steps = [s for s in steps if s.name != "settings"]
@@ -187,6 +209,7 @@ def ssh_layout(options: Mapping[str, str]) -> Layout:
              SWANCTL_ERRORS),
         Step("frr", f"{q(frr_reload)} --reload --stdout --confdir "
                     f"{q(posixpath.dirname(conf))} {q(conf)}"),
+        Step("initiate", INITIATE_SCRIPT.format(uri="")),
     ]
     if STRONGSWAN_CONF not in managed:
         steps = [s for s in steps if s.name != "settings"]

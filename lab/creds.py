@@ -11,10 +11,11 @@ their keys). A revoked certificate then fails at the next authentication with "c
 was revoked" and "no trusted ECDSA public key found", and its peer gets AUTHENTICATION_FAILED.
 
 To make that next authentication happen now, the IKE SAs of every gateway whose current
-certificate is on the CRL are terminated from the peer's end: the revoked side's
-close_action re-initiates and is refused; the peer does not re-initiate (a local terminate
-has no close action). SAs between gateways in good standing are left alone; they pick up a
-renewed certificate at their next authentication.
+certificate is on the CRL are terminated from the tunnel's responder end: the initiator's
+close_action initiates again (one end initiates: tasks.render_strongswan.TunnelRole; a
+local terminate has no close action); both ends authenticate in that IKE_AUTH, so the
+revoked end is refused whichever of the two it is. SAs between gateways in good standing are
+left alone; they pick up a renewed certificate at their next authentication.
 """
 
 import subprocess
@@ -30,6 +31,7 @@ from lab.state import LabState, locked
 from lab.up import load_swanctl, swanctl_env
 from tasks.pki.keys import Passphrase
 from tasks.pki.store import Layout, load_ca, read_cert, read_crl, revoked_serials, serial_hex
+from tasks.render_strongswan import TunnelRole, role
 from tasks.validate_strongswan import LocalGateway
 
 LOAD_CREDS = ("--load-creds", "--clear", "--noprompt")
@@ -71,15 +73,16 @@ def revoked_gateways(pki_dir: Path, gateways: Sequence[str]) -> dict[str, str]:
 
 def restart_plan(compiled: CompiledFabric, in_lab: Sequence[str],
                  revoked: Sequence[str]) -> list[tuple[Tunnel, str]]:
-    """(tunnel, gateway that terminates it): the lab end that is not revoked, if any."""
+    """(tunnel, gateway that terminates it) for every lab tunnel with a revoked end: its
+    responder, so that the initiator's close_action initiates again (TunnelRole)."""
     lab = set(in_lab)
     plan = []
     for tunnel in compiled.tunnels:
         ends = [e.gateway for e in tunnel.endpoints]
         if not set(ends) & set(revoked) or not set(ends) <= lab:
             continue
-        good = [g for g in ends if g not in revoked]
-        plan.append((tunnel, (good or ends)[0]))
+        a, b = tunnel.endpoints
+        plan.append((tunnel, b.gateway if role(a, b) is TunnelRole.INITIATOR else a.gateway))
     return plan
 
 

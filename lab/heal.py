@@ -5,8 +5,9 @@ restart charon: only when the charon the lab recorded for the gateway is gone. I
 the way `up` starts it (lab.daemons.start_charon: recorded as pending, then by PID and start
 time, so `down` stops it), the dead record is dropped, then, as after every charon start on
 the libipsec data plane, interfaces.sh gives the new ipsec0 its addresses and swanctl loads
-the connections (start_action = start initiates them). The lab lock is held meanwhile: a
-concurrent up/down/reload-creds is refused rather than interleaved.
+the connections (start_action = start initiates those the gateway initiates), and the
+tunnels it only responds on are initiated once (_initiate_responders). The lab lock is held
+meanwhile: a concurrent up/down/reload-creds is refused rather than interleaved.
 
 initiate TUNNEL: `swanctl --initiate` of the tunnel's CHILD SA (and IKE SA) through the
 gateway's vici socket, waiting at most the timeout. It changes no lab record, so it takes no
@@ -21,12 +22,15 @@ from pathlib import Path
 from lab import daemons, netns, procs
 from lab.errors import LabError
 from lab.state import LabState, locked
-from lab.up import INTERFACES_SCRIPT, load_swanctl, swanctl_env
+from lab.up import INTERFACES_SCRIPT, SWANCTL_CONF, load_swanctl, swanctl_env
+from tasks.parse_strongswan import parse_swanctl
+from tasks.running_intent import ParseError
 from tasks.validate_observed import ReadError
 from tasks.validate_strongswan import LocalGateway, StrongswanReader
 
 RESTARTABLE = (daemons.CHARON_NAME,)
 DEFAULT_TIMEOUT = 20.0
+INITIATE_WAIT = 5.0  # per tunnel after a restart; a peer that does not answer is reported
 
 
 class NoLabError(LabError):
@@ -100,10 +104,42 @@ def restart(lab_dir: Path, gateway: str, daemon: str,
         daemons.wait_charon(gw, record, deadline)
         _interfaces(gw, deadline)
         load_swanctl([gw], max(deadline - time.monotonic(), 1.0))
+        started = _initiate_responders(lab_dir, gw, deadline)
     was = ", ".join(str(r.pid) for r in old) or "none recorded"
     return HealResult(gateway, action, True,
                       f"{daemon} started as pid {record.pid} (was pid {was}); interfaces "
-                      "and connections loaded")
+                      f"and connections loaded{started}")
+
+
+def responder_tunnels(gw: LocalGateway) -> list[str]:
+    """The gateway's connections it only responds on (start_action none: TunnelRole)."""
+    try:
+        conf = parse_swanctl((gw.folder / SWANCTL_CONF).read_text())
+    except (OSError, ParseError):
+        return []
+    return sorted(name for name, conn in conf.get("connections", {}).items()
+                  if any(child.get("start_action") == "none"
+                         for child in conn.get("children", {}).values()))
+
+
+def _initiate_responders(lab_dir: Path, gw: LocalGateway, deadline: float) -> str:
+    """After a restart, initiate the tunnels the gateway only responds on, once each.
+
+    Their initiators still hold the SAs of the dead charon and notice only by DPD (after
+    dpd_delay and a retransmission sequence). The restarted charon holds no SA, so one
+    initiation is no duplicate: its INITIAL_CONTACT makes the peer drop the stale SA."""
+    tunnels = responder_tunnels(gw)
+    failed = []
+    for tunnel in tunnels:
+        try:
+            initiate(lab_dir, gw.name, tunnel, min(INITIATE_WAIT,
+                                                   max(deadline - time.monotonic(), 1.0)))
+        except LabError:
+            failed.append(tunnel)
+    if not tunnels:
+        return ""
+    done = f"; initiated {len(tunnels) - len(failed)} of {len(tunnels)} tunnel(s) it responds on"
+    return done + (f" (not: {', '.join(failed)})" if failed else "")
 
 
 def _established(gw: LocalGateway, tunnel: str) -> bool:

@@ -2,7 +2,8 @@
 
 Order per gateway (tasks/render_strongswan.py): charon first (it creates ipsec0), then
 interfaces.sh (inner addresses, MTU, MSS clamp, charon's table-220 rule removed), then
-`swanctl --load-all`, then FRR: zebra, and bgpd and bfdd once zserv.api exists and the
+`swanctl --load-all` (one gateway after the other, every tunnel's responder before its
+initiator: responders_first), then FRR: zebra, and bgpd and bfdd once zserv.api exists and the
 tunnels are up (so that bgpd's first connection attempts succeed instead of waiting for its
 connect-retry timer). Each phase runs for all gateways before the next, so the daemons of
 different gateways start in parallel.
@@ -35,6 +36,7 @@ from lab.state import LabState, locked
 from lab.topology import BRIDGE, UPLINK, LabGateway, LabPlan, plan
 from tasks.pki.errors import PkiError
 from tasks.pki.keys import Passphrase
+from tasks.render_strongswan import initiator_rank
 from tasks.validate_checks import CheckResult, Kind
 from tasks.validate_strongswan import LocalGateway
 
@@ -160,6 +162,20 @@ def load_swanctl(gateways: list[LocalGateway], timeout: float,
         raise LabError("; ".join(problems))
 
 
+def responders_first(compiled: CompiledFabric, gateways: Sequence[LocalGateway]
+                     ) -> list[LocalGateway]:
+    """The load order of `up`: every tunnel's responder before its initiator.
+
+    One end of a tunnel initiates (tasks.render_strongswan.TunnelRole), and a libipsec
+    initiator whose IKE_SA_INIT meets a charon without the connection gets NO_PROPOSAL_CHOSEN
+    and never retries (no trap policies), so loading all gateways at once could leave a
+    tunnel down for good. Between two strongSwan gateways the lower initiator_rank initiates,
+    so loading in descending rank is enough.
+    """
+    rank = {e.gateway: initiator_rank(e) for t in compiled.tunnels for e in t.endpoints}
+    return sorted(gateways, key=lambda gw: rank.get(gw.name, (0, 0)), reverse=True)
+
+
 def _start(state: LabState, compiled: CompiledFabric, gateways: list[LocalGateway],
            deadline: float, ready_by: float, progress: Progress) -> None:
     progress("starting charon")
@@ -170,7 +186,8 @@ def _start(state: LabState, compiled: CompiledFabric, gateways: list[LocalGatewa
     for gw in gateways:
         _interfaces(gw, deadline)
     progress("loading swanctl.conf")
-    load_swanctl(gateways, deadline - time.monotonic())
+    for gw in responders_first(compiled, gateways):
+        load_swanctl([gw], deadline - time.monotonic())
     progress("starting FRR")
     if not daemons.FRR_TMP.exists():
         state.add_parent(daemons.FRR_TMP)

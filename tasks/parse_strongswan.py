@@ -33,6 +33,9 @@ READBACK = ReadBack(unreadable=frozenset({
     "tunnels.*.peer_site", "tunnels.*.peer_gateway",
     "tunnels.*.interface_index", "tunnels.*.mtu", "tunnels.*.mss",  # one ipsec0 on libipsec
     "bgp_neighbors.*.role",
+    # one end initiates (tasks.render_strongswan.TunnelRole): a responder's dpd_action is
+    # `clear` whatever crypto.dpd.action says, so the device cannot show the model's value
+    "tunnels.*.crypto.dpd.action",
 }))
 
 

@@ -15,7 +15,8 @@ Layout decisions (the lab and the deploy step rely on them):
   error, so a forgotten substitution cannot load as a key. Certificate auth expects
   `x509/<gateway>.pem`, its key under `private/` and the fabric CA under `x509ca/`.
 - Data plane XFRM (production): `if_id_in/out` = the tunnel's interface index, 0/0 selectors,
-  `start_action = trap|start`.
+  the initiating end `start_action = trap|start`.
+- Exactly one end of a tunnel initiates (TunnelRole says which, and why).
 - kernel-libipsec (the lab) has no interface ids: it picks the outbound SA by the most specific
   matching policy, checks decrypted packets against the inbound policy, and installs a route
   per outbound policy only if the host has an address inside the negotiated *local* selector.
@@ -25,7 +26,8 @@ Layout decisions (the lab and the deploy step rely on them):
   carries transit (TunnelView.transit, at most one) has remote 0/0, and a hub offers
   local 0/0 on plane 0 towards non-hubs. Only plane 0 carries prefixes; planes > 0 carry the
   inner /32s only. The narrowed remote selectors of a gateway must not overlap (checked
-  here). Trap policies fail to install on libipsec, hence `start_action = start`. libipsec
+  here). Trap policies fail to install on libipsec, hence the initiating end's
+  `start_action = start`. libipsec
   reads ipsec0 with a buffer of its initial MTU (1400), so its tunnel MTU is capped at 1400.
 - frr.conf has no `exit` lines: a daemon started with `-f frr.conf` reads the whole file,
   skips the other daemons' commands and would leave config mode at an `exit` it cannot pair.
@@ -36,6 +38,7 @@ Layout decisions (the lab and the deploy step rely on them):
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 from ipaddress import IPv4Network
 
 import jinja2
@@ -44,7 +47,7 @@ from inventory.crypto import CIPHERS, DH_GROUPS
 from inventory.durations import format_duration
 from inventory.model import DataPlane, EspPolicy, IkePolicy, Platform
 from inventory.mtu import IPV4_HEADER, TCP_HEADER
-from inventory.topology import CompiledFabric
+from inventory.topology import CompiledFabric, Endpoint
 from tasks.errors import RenderError
 from tasks.render_context import GatewayView, TunnelView
 from tasks.running_intent import orlonger
@@ -66,8 +69,8 @@ SWANCTL_PLUGINS = "pem pkcs1 pkcs8 x509 revocation constraints pubkey openssl ra
 @dataclass(frozen=True, slots=True)
 class DataPlaneStyle:
     kernel_plugins: str
-    start_action: str
-    close_action: str
+    start_action: str  # of the initiating end (TunnelRole)
+    close_action: str  # of the initiating end
     narrowed: bool  # per-tunnel selectors instead of 0/0 + if_id
     routing_table: int | None  # charon's own route table, whose rule interfaces.sh removes
 
@@ -78,6 +81,90 @@ DATA_PLANES: dict[DataPlane, DataPlaneStyle] = {
     DataPlane.LIBIPSEC: DataPlaneStyle("kernel-libipsec kernel-netlink", "start", "start",
                                        narrowed=True, routing_table=ROUTING_TABLE),
 }
+
+
+INHERIT = ""  # SaActions: the data plane's start/close action, the model's crypto.dpd.action
+
+
+@dataclass(frozen=True, slots=True)
+class SaActions:
+    """A CHILD_SA's swanctl start/close/dpd actions."""
+
+    start_action: str
+    close_action: str
+    dpd_action: str
+
+
+class TunnelRole(StrEnum):
+    """Exactly one end of a tunnel brings it up and keeps it up; the other only responds.
+
+    Why: with `start_action = start` and `close_action = start` on both ends (the rendering
+    before), every reload of a changed connection duplicated SAs. swanctl.conf(5): replacing a
+    CHILD_SA config whose start_action is not `none` performs "the inverse action" (its SAs
+    are closed; vici closes the whole IKE_SA when that child is its only one), then the start
+    action again. A deploy reloads both ends, so both closed and both initiated, and each
+    end's close_action = start answered the other's DELETE with one more initiation: up to
+    three IKE SAs per tunnel, which kernel-libipsec (outbound SA chosen by selectors alone)
+    sometimes blackholed. close_action "acts on explicit close messages only"
+    (swanctl.conf(5)); ipsec.conf(5) warns that a close action "should not be used if the
+    peer uses reauthentication or uniqueids checking, as these events might trigger the
+    defined action when not desired". strongSwan does not merge SAs two ends negotiate at the
+    same time ("duplicates can still get created if e.g. both peers initiate them
+    concurrently", strongSwan commit "child-create: Abort initiating a duplicate CHILD_SA"),
+    and `unique = replace` on both ends would let each end delete the IKE SA the other
+    initiated when two cross. So the roles are split and `unique` stays at its default `no`:
+    a restarted initiator's IKE_AUTH carries INITIAL_CONTACT, and the responder drops the
+    stale SAs of that identity.
+
+    initiator  libipsec: start_action = start, close_action = start (the peer deleted it:
+               bring it back; libipsec has no trap policies). XFRM: start_action =
+               `trap|start`, close_action = trap (redundant, swanctl.conf(5), i.e. none):
+               traffic re-initiates after a delete or a failed start, so a vendor peer that
+               re-initiates by itself after deleting is not crossed at once. dpd_action = the
+               model's crypto.dpd.action (restart by default).
+    responder  start_action = none: a reload neither closes nor initiates (the running SA
+               keeps its settings until the initiator rekeys or replaces it);
+               close_action = none; dpd_action = clear: the initiator comes back by itself.
+
+    Who initiates (`role`): between two strongSwan gateways the end of the lower site id (the
+    compiled tunnel's first endpoint), the lower public IP on a tie. Towards IOS-XE or JunOS
+    the strongSwan end always initiates, so such a tunnel never depends on the vendor side
+    initiating (their sVTI / `establish-tunnels immediately` may initiate as well; strongSwan
+    answers as before). What a responder cannot do alone: come back after its own charon
+    restarted while the initiator still holds the old SA; the initiator's DPD notices (after
+    dpd_delay and its retransmissions) and restarts, unless the restarted end is told to
+    initiate once, which is safe because it holds no SA (lab.heal does that). And a
+    libipsec initiator whose IKE_SA_INIT met a responder without the connection (or with
+    other proposals) gets NO_PROPOSAL_CHOSEN and does not retry (seen with 5.9.8; XFRM's
+    trap policies retry on traffic, libipsec has none): lab.up loads responders first, but a
+    deploy that adds a tunnel or changes proposals with the initiator in an earlier wave
+    than its responder leaves that libipsec tunnel down until the initiator initiates again.
+    """
+
+    INITIATOR = "initiator"
+    RESPONDER = "responder"
+
+
+SA_ROLES: dict[TunnelRole, SaActions] = {
+    TunnelRole.INITIATOR: SaActions(INHERIT, INHERIT, INHERIT),
+    TunnelRole.RESPONDER: SaActions("none", "none", "clear"),
+}
+
+
+def initiator_rank(end: Endpoint) -> tuple[int, int]:
+    """Between two strongSwan gateways the lower rank initiates."""
+    return end.site_id, int(end.public_ip)
+
+
+def role(local: Endpoint, remote: Endpoint) -> TunnelRole:
+    """Whether `local` initiates the tunnel to `remote` (TunnelRole)."""
+    if remote.platform is not Platform.STRONGSWAN:
+        return TunnelRole.INITIATOR
+    if local.platform is not Platform.STRONGSWAN:
+        return TunnelRole.RESPONDER
+    if initiator_rank(local) < initiator_rank(remote):
+        return TunnelRole.INITIATOR
+    return TunnelRole.RESPONDER
 
 
 def ike_proposal(ike: IkePolicy) -> str:
@@ -164,6 +251,9 @@ class SwanConn:
     local_ts: str
     remote_ts: str
     psk_ref: str
+    start_action: str
+    close_action: str
+    dpd_action: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,16 +294,27 @@ OWN_LIST = "DCVPN-OWN"
 FABRIC_LIST = "DCVPN-FABRIC"
 
 
+def sa_actions(view: GatewayView, tv: TunnelView) -> SaActions:
+    """The tunnel's CHILD_SA actions on this gateway, INHERIT resolved (TunnelRole)."""
+    actions = SA_ROLES[role(tv.local, tv.remote)]
+    style = DATA_PLANES[view.data_plane]
+    return SaActions(actions.start_action or style.start_action,
+                     actions.close_action or style.close_action,
+                     actions.dpd_action or view.spec.crypto.dpd.action)
+
+
 def _conns(view: GatewayView) -> list[SwanConn]:
     xfrm = not DATA_PLANES[view.data_plane].narrowed
     conns, remotes = [], []
     for tv in view.tunnels:
         local_ts, remote_ts = traffic_selectors(view, tv)
         remotes.append((tv.name, remote_ts))
+        actions = sa_actions(view, tv)
         conns.append(SwanConn(
             tv.name, str(tv.local.public_ip), str(tv.remote.public_ip), tv.local.identity,
             tv.remote.identity, tv.tunnel.udp_encap, tv.local.if_index if xfrm else None,
-            _csv(local_ts), _csv(remote_ts), tv.psk_ref))
+            _csv(local_ts), _csv(remote_ts), tv.psk_ref, actions.start_action,
+            actions.close_action, actions.dpd_action))
     if not xfrm:
         _require_disjoint(view, remotes)
     return conns
@@ -298,16 +399,14 @@ def _swanctl(view: GatewayView, env: jinja2.Environment, conns: list[SwanConn],
              secrets_file: str | None) -> str:
     crypto = view.spec.crypto
     ike, esp = crypto.ike, crypto.esp
-    style = DATA_PLANES[view.data_plane]
     psk = view.spec.auth.method == "psk"
     return env.get_template("strongswan/swanctl.conf.j2").render(
         _common(view), conns=conns, ike_proposal=ike_proposal(ike),
         esp_proposal=esp_proposal(esp), dpd_delay=format_duration(crypto.dpd.interval),
-        dpd_action=crypto.dpd.action, ike_rekey=format_duration(ike.lifetime),
+        ike_rekey=format_duration(ike.lifetime),
         ike_rand=format_duration(jitter(ike.lifetime)), esp_rekey=format_duration(esp.lifetime),
         esp_life=format_duration(esp.lifetime + jitter(esp.lifetime)),
-        esp_rand=format_duration(jitter(esp.lifetime)), start_action=style.start_action,
-        close_action=style.close_action, auth="psk" if psk else "pubkey",
+        esp_rand=format_duration(jitter(esp.lifetime)), auth="psk" if psk else "pubkey",
         cert=None if psk else f"{view.gateway.name}.pem", secrets_file=secrets_file)
 
 

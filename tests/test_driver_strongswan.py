@@ -90,8 +90,12 @@ def test_local_layout_follows_the_lab_contract() -> None:
         "frr.conf": ("/lab/sd1-gw1/frr/frr.conf", 0o644)}
     assert layout.state_dir == "/lab/sd1-gw1/.dcvpn"
     steps = {s.name: s.command for s in layout.steps}
-    assert list(steps) == ["interfaces", "settings", "swanctl", "frr"]
+    assert list(steps) == ["interfaces", "settings", "swanctl", "frr", "initiate"]
     assert "ip netns exec dcvpn-sd1-gw1 sh /lab/sd1-gw1/interfaces.sh" in steps["interfaces"]
+    # after a reload, only connections without any IKE SA are brought up, without waiting
+    assert "--uri unix:///lab/sd1-gw1/charon.vici" in steps["initiate"]
+    assert "*INSTALLED*) continue" in steps["initiate"]
+    assert "--initiate --ike \"$c\" --child \"$c\" --timeout 1" in steps["initiate"]
     assert "--uri unix:///lab/sd1-gw1/charon.vici" in steps["swanctl"]
     assert "--vty_socket /lab/sd1-gw1/frr" in steps["frr"]
     with pytest.raises(UnsupportedError, match="netns"):
@@ -105,13 +109,14 @@ def test_ssh_layout_defaults_and_overrides() -> None:
         "swanctl-secrets.conf": "/etc/swanctl/swanctl-secrets.conf",
         "interfaces.sh": "/etc/dcvpn/interfaces.sh", "frr.conf": "/etc/frr/frr.conf"}
     assert layout.ignored == ("strongswan.conf",)  # the lab's charon-systemd settings
-    assert [s.name for s in layout.steps] == ["interfaces", "swanctl", "frr"]
+    assert [s.name for s in layout.steps] == ["interfaces", "swanctl", "frr", "initiate"]
     moved = ssh_layout({"path:strongswan.conf": "/etc/strongswan.d/dcvpn.conf",
                         "path:interfaces.sh": "", "reload:frr": "systemctl reload frr",
                         "state_dir": "/srv/dcvpn"})
     assert moved.file("strongswan.conf") is not None and moved.file("interfaces.sh") is None
-    assert [s.name for s in moved.steps] == ["interfaces", "settings", "swanctl", "frr"]
-    assert moved.steps[-1].command == "systemctl reload frr" and moved.state_dir == "/srv/dcvpn"
+    assert [s.name for s in moved.steps] == ["interfaces", "settings", "swanctl", "frr",
+                                             "initiate"]
+    assert moved.steps[-2].command == "systemctl reload frr" and moved.state_dir == "/srv/dcvpn"
     with pytest.raises(UnsupportedError, match="absolute"):
         ssh_layout({"path:frr.conf": "frr.conf"})
 
@@ -190,13 +195,15 @@ def test_step_output_is_judged_by_exit_code_and_swanctl_words() -> None:
     layout = ssh_layout({})
     output = ("@@step interfaces\n@@rc 0\n@@step swanctl\nloaded connection 'a-b'\n"
               "/etc/swanctl/swanctl.conf:3: syntax error, unexpected }\n@@rc 0\n"
-              "@@step frr\n% Can't open configuration file vtysh.conf\n@@rc 0\n")
+              "@@step frr\n% Can't open configuration file vtysh.conf\n@@rc 0\n"
+              "@@step initiate\n@@rc 0\n")
     results = parse_steps(output)
-    assert [(r.name, r.rc) for r in results] == [("interfaces", 0), ("swanctl", 0), ("frr", 0)]
+    assert [(r.name, r.rc) for r in results] == [("interfaces", 0), ("swanctl", 0), ("frr", 0),
+                                                 ("initiate", 0)]
     assert step_problems(layout, results) == [
         "swanctl (exit 0): /etc/swanctl/swanctl.conf:3: syntax error, unexpected }"]
     assert step_problems(layout, [StepResult("interfaces", 0, "")]) == [
-        "swanctl: did not run", "frr: did not run"]
+        "swanctl: did not run", "frr: did not run", "initiate: did not run"]
     assert step_problems(layout, [*results[:2], StepResult("frr", 1, "a\nb\nline 4: % Unknown")]
                          )[1] == "frr (exit 1): a; b; line 4: % Unknown"
 
@@ -274,6 +281,7 @@ def host_options(root: Path) -> dict[str, str]:
                            f"{{ echo '#reload'; cat {q(str(swanctl))}; }} >> "
                            f"{q(str(root / 'reloads.log'))}"),
         "reload:frr": f"echo frr >> {q(str(root / 'frr.log'))}",
+        "reload:initiate": "true",
     }
 
 
@@ -418,7 +426,9 @@ def test_the_timer_fires_when_the_committing_process_dies(host: Host) -> None:
         assert host.path("swanctl.conf").read_text() != before
         wait_until(lambda: host.path("swanctl.conf").read_text() == before, 15,
                    "the timer restores the files")
-        assert host.loaded()[-1] == before
+        # the files are restored first, then reloaded: wait for the reload, bounded
+        wait_until(lambda: bool(host.loaded()) and host.loaded()[-1] == before, 15,
+                   "the timer reloads the restored files")
     finally:
         if proc.poll() is None:
             proc.kill()

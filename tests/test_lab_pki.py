@@ -86,13 +86,14 @@ def swanctl(gateway: LocalGateway, *argv: str) -> str:
 
 # --- without root -------------------------------------------------------------------------------
 
-def test_restart_plan_terminates_from_the_peer_in_good_standing() -> None:
+def test_restart_plan_terminates_from_the_responder() -> None:
+    # the initiator (lower site id) re-initiates through its close_action
     compiled = compile_fabric(load_fabric(LAB3).fabric)
     plan = [(t.name, end) for t, end in restart_plan(compiled, GATEWAYS, [REVOKED])]
-    assert plan == [("ams1-nyc1-p0", "ams1-gw1"), ("lon1-nyc1-p0", "lon1-gw1")]
+    assert plan == [("ams1-nyc1-p0", "nyc1-gw1"), ("lon1-nyc1-p0", "nyc1-gw1")]
     both = [(t.name, end) for t, end in restart_plan(compiled, GATEWAYS, ["ams1-gw1", REVOKED])]
-    assert both == [("ams1-lon1-p0", "lon1-gw1"), ("ams1-nyc1-p0", "ams1-gw1"),
-                    ("lon1-nyc1-p0", "lon1-gw1")]
+    assert both == [("ams1-lon1-p0", "lon1-gw1"), ("ams1-nyc1-p0", "nyc1-gw1"),
+                    ("lon1-nyc1-p0", "nyc1-gw1")]
     assert restart_plan(compiled, ["ams1-gw1", "lon1-gw1"], [REVOKED]) == []
     assert restart_plan(compiled, GATEWAYS, []) == []
 

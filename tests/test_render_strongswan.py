@@ -337,6 +337,53 @@ def test_dpd_fields() -> None:
     assert child(files, LAB3_CONN)["dpd_action"] == "clear"
 
 
+ACTIONS = ("start_action", "close_action", "dpd_action")
+
+
+def _actions(files: Files, conn: str) -> tuple[str, ...]:
+    return tuple(child(files, conn)[k] for k in ACTIONS)
+
+
+@pytest.mark.parametrize(("plane", "initiator"), [
+    ("libipsec", ("start", "start", "restart")),
+    ("xfrm", ("trap|start", "trap", "restart")),
+])
+def test_only_the_lower_site_initiates_between_strongswan_gateways(
+        plane: str, initiator: tuple[str, ...]) -> None:
+    files = render_all(variant(example("lab3.yaml"), {"data_plane": plane}))
+    responder = ("none", "none", "clear")
+    for tunnel, low, high in (("ams1-lon1-p0", "ams1-gw1", "lon1-gw1"),
+                              ("ams1-nyc1-p0", "ams1-gw1", "nyc1-gw1"),
+                              ("lon1-nyc1-p0", "lon1-gw1", "nyc1-gw1")):
+        assert _actions(files[low], tunnel) == initiator, (tunnel, low)
+        assert _actions(files[high], tunnel) == responder, (tunnel, high)
+
+
+def test_the_initiator_takes_the_model_dpd_action_the_responder_clears() -> None:
+    files = render_all(variant(example("lab3.yaml"), {"crypto.dpd.action": "trap",
+                                                      "data_plane": "xfrm"}))
+    assert child(files["ams1-gw1"], "ams1-lon1-p0")["dpd_action"] == "trap"
+    assert child(files["lon1-gw1"], "ams1-lon1-p0")["dpd_action"] == "clear"
+
+
+def test_every_plane_of_an_ha_pair_has_one_initiator() -> None:
+    # a dual-gateway site and a single-gateway site: the single gateway responds on both planes
+    files = render_all(fabric([site(1, gateways=2), site(2)], data_plane="libipsec",
+                              auth={"method": "psk"}))
+    for tunnel, low, high in (("s1-s2-p0", "s1-gw1", "s2-gw1"), ("s1-s2-p1", "s1-gw2", "s2-gw1")):
+        assert child(files[low], tunnel)["start_action"] == "start"
+        assert child(files[high], tunnel)["start_action"] == "none"
+
+
+@pytest.mark.parametrize("vendor", ["iosxe", "junos"])
+def test_strongswan_always_initiates_towards_a_vendor_peer(vendor: str) -> None:
+    # the strongSwan site has the higher id, so the site rule alone would make it respond
+    compiled = compile_fabric(fabric([site(1, platform=vendor), site(2)],
+                                     data_plane="libipsec", auth={"method": "psk"}))
+    files = render_gateway(compiled, "s2-gw1")
+    assert _actions(files, "s1-s2-p0") == ("start", "start", "restart")
+
+
 def test_data_plane_xfrm_vs_libipsec() -> None:
     libipsec, xfrm = lab3(), lab3({"data_plane": "xfrm"})
     narrowed, wide = child(libipsec, LAB3_CONN), child(xfrm, LAB3_CONN)
