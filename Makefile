@@ -18,7 +18,7 @@ DEB_PACKAGES := python3-venv iproute2 strongswan-swanctl strongswan-charon charo
 	netconfd rsync curl pebble
 
 .PHONY: install install-dev deps demo test check lint typecheck unit bench bench-render \
-	bench-emulators gitlab-ci-local clean
+	bench-emulators bench-deploy gitlab-ci-local clean
 
 $(BIN)/dcvpn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,10 @@ bench-render: install-dev
 # NETCONF emulator load test: 200 emulators in one process, 50 ncclient clients (issue 5)
 bench-emulators: install-dev
 	$(BIN)/python bench/bench_emulators.py
+
+# dcvpn deploy to 200 emulated gateways (--workers 50) vs a single-device deploy (issue 6)
+bench-deploy: install-dev
+	$(BIN)/python bench/bench_deploy.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache

@@ -133,7 +133,16 @@ def pretty(native: Element | None) -> str:
     return etree.tostring(copy, encoding="unicode") + "\n"
 
 
+def _same(running: Element | None, candidate: Element | None) -> bool:
+    """The two trees serialize to the same bytes (so both diffs would be empty)."""
+    if running is None or candidate is None:
+        return running is candidate
+    return bool(etree.tostring(running) == etree.tostring(candidate))
+
+
 def unified_diff(running: str, candidate: str) -> str:
+    if running == candidate:  # difflib would still match every line (seconds for big ones)
+        return ""
     lines = difflib.unified_diff(running.splitlines(), candidate.splitlines(),
                                  "running", "candidate", lineterm="")
     text = "\n".join(lines)
@@ -303,6 +312,8 @@ class IosxeNetconfDriver:
 
     def diff(self) -> ConfigDiff:
         running, candidate = self._config("running"), self._config("candidate")
+        if _same(running, candidate):  # an unchanged gateway: nothing to walk or match
+            return ConfigDiff(native="", unified="")
         empty = etree.Element(f"{{{NATIVE_NS}}}native")
         lines = cli_diff(running if running is not None else empty,
                          candidate if candidate is not None else empty)

@@ -42,6 +42,9 @@ FALLBACK_KEYS = ("name", "id", "tag", "seq_no", "number", "af-name")
 
 
 def local(element: Element) -> str:
+    tag = element.tag
+    if isinstance(tag, str):  # what QName(element).localname says, without building one
+        return tag[tag.index("}") + 1:] if tag.startswith("{") else tag
     return etree.QName(element).localname
 
 

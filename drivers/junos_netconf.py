@@ -148,6 +148,8 @@ def pretty(config: Element) -> str:
 
 
 def unified_diff(running: str, candidate: str) -> str:
+    if running == candidate:  # difflib would still match every line (seconds for big ones)
+        return ""
     lines = difflib.unified_diff(running.splitlines(), candidate.splitlines(),
                                  "running", "candidate", lineterm="")
     text = "\n".join(lines)

@@ -11,8 +11,10 @@ ERRORS mode only checks the severity of the first error of a reply.
 """
 
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import paramiko  # type: ignore[import-untyped]
@@ -43,6 +45,29 @@ def known_host_names(host: str, port: int) -> tuple[str, ...]:
     return (host,) if port == 22 else (f"[{host}]:{port}", host)
 
 
+_KNOWN_HOSTS: dict[tuple[str, int, int, int, int], paramiko.HostKeys] = {}
+_KNOWN_HOSTS_LOCK = threading.Lock()
+KNOWN_HOSTS_CACHED = 8  # files
+
+
+def known_hosts(path: Path) -> paramiko.HostKeys:
+    """The parsed known_hosts file, parsed again only when the file changed (its inode, size
+    or mtime): a fleet connects to hundreds of devices listed in one file, and parsing it
+    whole (every key) per connection cost more than the connections. Read-only use."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _KNOWN_HOSTS_LOCK:
+        found = _KNOWN_HOSTS.get(key)
+    if found is not None:
+        return found
+    parsed = paramiko.HostKeys(str(path))
+    with _KNOWN_HOSTS_LOCK:
+        if len(_KNOWN_HOSTS) >= KNOWN_HOSTS_CACHED:
+            _KNOWN_HOSTS.clear()
+        _KNOWN_HOSTS[key] = parsed
+    return parsed
+
+
 def pinned_host_key(target: DeviceTarget) -> str:
     """The base64 host key the device must present; ConnectError when there is none."""
     path = target.known_hosts
@@ -50,7 +75,7 @@ def pinned_host_key(target: DeviceTarget) -> str:
         raise ConnectError(f"{target.name}: known_hosts file {path} does not exist; add the "
                            "device's host key or opt out with DCVPN_NO_HOST_KEY_CHECK=1")
     try:
-        keys = paramiko.HostKeys(str(path))
+        keys = known_hosts(path)
     except (OSError, paramiko.SSHException) as exc:
         raise ConnectError(f"{target.name}: cannot read known_hosts {path}: {exc}") from None
     for name in known_host_names(target.host, target.port):
@@ -123,6 +148,9 @@ class DeviceError:
 
 
 def _local(element: Element) -> str:
+    tag = element.tag
+    if isinstance(tag, str):  # what QName(element).localname says, without building one
+        return tag[tag.index("}") + 1:] if tag.startswith("{") else tag
     return etree.QName(element).localname
 
 

@@ -24,7 +24,6 @@ is left applied: rolled back, or rolled back by the device's own timer).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -53,6 +52,7 @@ from pipelines.deploy_report import (
     pending_from,
     read_state,
     remove_state,
+    report_json,
     write_report,
     write_state,
 )
@@ -306,7 +306,7 @@ def _finish(args: argparse.Namespace, run: RunRecord, code: int, live: _Live) ->
         code = max(code, Exit.BAD_INPUT)
         run.exit_code = int(code)
     if args.format == "json":
-        print(json.dumps(run.as_dict(), indent=2, sort_keys=True))
+        print(report_json(run))
     else:
         for line in _text_lines(run):
             print(line)

@@ -239,7 +239,7 @@ class Deployer:
     def _read_round(self, plan: GatePlan) -> Round:
         readers: dict[str, DeviceReader | None] = {}
         through_driver = []
-        for name in plan.gateways:
+        for name in plan.to_read:  # the others have nothing left to check (GatePlan.to_read)
             local = self.fleet.local_reader(name)
             if local is not None:
                 readers[name] = local

@@ -16,6 +16,8 @@ Report (`dcvpn-deploy-report.json` by default, schema `dcvpn-deploy-report/1`):
                                "diff": {"changed", "added", "removed", "text"} | null,
                                "errors": [...]}}}
 
+Written indented, or compact when the waves' health lists more than INDENTED_CHECKS checks.
+
 Device outcomes: unchanged, would-change (dry run), committed (pending confirmation),
 confirmed, rolled-back, timer-expired (the device's confirm timer rolled it back),
 unreachable (lost after commit: its own timer rolls it back), failed, not-run.
@@ -167,8 +169,20 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+INDENTED_CHECKS = 5000  # larger reports are written compact (module doc)
+
+
+def report_json(run: RunRecord) -> str:
+    """The report as JSON text: indented, or compact past INDENTED_CHECKS health checks
+    (a fleet's report lists every deferred and not-applicable check of every wave, some
+    10^5: indenting needs the pure-Python encoder, several times slower and larger)."""
+    checks = sum(len((w.health or {}).get("checks", ())) for w in run.waves)
+    return json.dumps(run.as_dict(), indent=2 if checks <= INDENTED_CHECKS else None,
+                      sort_keys=True)
+
+
 def write_report(run: RunRecord, path: Path) -> None:
-    _write(path, json.dumps(run.as_dict(), indent=2, sort_keys=True) + "\n")
+    _write(path, report_json(run) + "\n")
 
 
 # --- pending-confirm state ------------------------------------------------------------------

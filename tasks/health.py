@@ -23,7 +23,7 @@ routes and pings through it) is `not-applicable`, observed "emulated peer: not c
 
 import math
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -90,6 +90,25 @@ class GatePlan:
     def gateways(self) -> tuple[str, ...]:
         return tuple(sorted(self.expected))
 
+    @property
+    def to_read(self) -> tuple[str, ...]:
+        """The gateways a round must read: the wave's own (to notice one that stops
+        answering) and every gateway a check that is not deferred depends on. The others have
+        nothing left to check here (every check of theirs waits for a later wave), and no
+        check names them: reading them could not change the verdict (in the first waves of a
+        fabric-wide deploy, that is every spoke of the other region, or the hubs)."""
+        needed = set(self.wave)
+        for exp in self.expected.values():
+            for t in exp.tunnels:
+                needed.update((t.gateway, t.peer_gateway))
+            for b in exp.bgp:
+                needed.update((b.gateway, b.peer_gateway))
+            for route in exp.routes:
+                needed.update(route.gateways)
+            for ping in exp.pings:
+                needed.update(ping.gateways)
+        return tuple(g for g in self.gateways if g in needed)
+
 
 def _deferral(gateways: Collection[str], later: Mapping[str, int]) -> str | None:
     waiting = sorted((later[g], g) for g in gateways if g in later)
@@ -110,12 +129,19 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
     mine = frozenset(wave)
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
+    neighbors: dict[str, dict[str, BgpExpect]] = {}
+    reasons: dict[tuple[str, ...], str | None] = {}  # a fabric-wide deploy asks 10^5 times
 
-    def defer(results: Sequence[CheckResult]) -> None:
+    def deferral(gateways: tuple[str, ...]) -> str | None:
+        if gateways not in reasons:
+            reasons[gateways] = _deferral(gateways, later)
+        return reasons[gateways]
+
+    def defer(results: Iterable[CheckResult]) -> None:
         for r in results:
-            reason = _deferral(r.gateways, later)
+            reason = deferral(r.gateways)
             if reason is not None:
-                deferred.append(_wrap(skipped(r, reason)))
+                deferred.append(_deferred(r, reason, expected, neighbors))
 
     for name, exp in sorted(expected.items()):
         tunnels = tuple(t for t in exp.tunnels if _touching((t.gateway, t.peer_gateway), mine))
@@ -125,42 +151,49 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
         bgp = tuple(b for b in exp.bgp if b.tunnel in names)
         routes = tuple(r for r in exp.routes if _touching(r.gateways, mine))
         pings = tuple(p for p in exp.pings if _touching(p.gateways, mine))
-        keep = [t for t in tunnels if _deferral((t.gateway, t.peer_gateway), later) is None]
+        keep = [t for t in tunnels if deferral((t.gateway, t.peer_gateway)) is None]
         kept_names = {t.name for t in keep}
         pending = [t for t in tunnels if t.name not in kept_names]
-        defer([CheckResult(kind, t.gateway, t.name, Status.SKIP, "", "", t.sites,
-                           tuple(sorted({t.gateway, t.peer_gateway})))
-               for t in pending for kind in (Kind.IKE, Kind.CHILD)])
-        defer([CheckResult(Kind.BGP, b.gateway, str(b.address), Status.SKIP, "", "", b.sites,
-                           tuple(sorted({b.gateway, b.peer_gateway})))
-               for b in bgp if b.tunnel not in kept_names])
-        defer([CheckResult(Kind.ROUTE, r.gateway, str(r.prefix), Status.SKIP, "", "",
-                           r.sites, r.gateways) for r in routes])
-        defer([CheckResult(Kind.PING, p.gateway, f"{p.pair[0]}->{p.pair[1]}", Status.SKIP, "",
-                           "", p.sites, p.gateways) for p in pings])
+        defer(CheckResult(kind, t.gateway, t.name, Status.SKIP, "", "", t.sites,
+                          tuple(sorted({t.gateway, t.peer_gateway})))
+              for t in pending for kind in (Kind.IKE, Kind.CHILD))
+        defer(CheckResult(Kind.BGP, b.gateway, str(b.address), Status.SKIP, "", "", b.sites,
+                          tuple(sorted({b.gateway, b.peer_gateway})))
+              for b in bgp if b.tunnel not in kept_names)
+        defer(CheckResult(Kind.ROUTE, r.gateway, str(r.prefix), Status.SKIP, "", "",
+                          r.sites, r.gateways) for r in routes)
+        defer(CheckResult(Kind.PING, p.gateway, f"{p.pair[0]}->{p.pair[1]}", Status.SKIP, "",
+                          "", p.sites, p.gateways) for p in pings)
         plan[name] = replace(
             exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
-            routes=tuple(r for r in routes if _deferral(r.gateways, later) is None),
-            pings=tuple(p for p in pings if _deferral(p.gateways, later) is None))
-    return GatePlan(mine, plan, tuple(_fill_deferred(deferred, expected)),
-                    frozenset(emulated))
+            routes=tuple(r for r in routes if deferral(r.gateways) is None),
+            pings=tuple(p for p in pings if deferral(p.gateways) is None))
+    return GatePlan(mine, plan, tuple(deferred), frozenset(emulated))
 
 
-def _fill_deferred(found: list[HealthCheck], expected: Mapping[str, GatewayExpect]
-                   ) -> list[HealthCheck]:
-    """Give deferred checks their expected text (what the later wave will check)."""
-    out = []
-    for check in found:
-        r = check.result
-        exp = expected.get(r.gateway)
-        text = {Kind.IKE: "IKE SA ESTABLISHED", Kind.CHILD: "CHILD SA INSTALLED",
-                Kind.BGP: f"BGP {BGP_ESTABLISHED}", Kind.ROUTE: "route via a tunnel",
-                Kind.PING: "echo reply"}.get(r.kind, str(r.kind))
-        if exp is not None and r.kind is Kind.BGP:
-            b = next((b for b in exp.bgp if str(b.address) == r.subject), None)
-            text = f"{text} with {r.subject} AS {b.remote_as}" if b else text
-        out.append(HealthCheck(replace(r, expected=text), CheckStatus.SKIPPED))
-    return out
+# what the later wave of a deferred check will check
+DEFERRED_EXPECTED = {Kind.IKE: "IKE SA ESTABLISHED", Kind.CHILD: "CHILD SA INSTALLED",
+                     Kind.BGP: f"BGP {BGP_ESTABLISHED}", Kind.ROUTE: "route via a tunnel",
+                     Kind.PING: "echo reply"}
+
+
+def _deferred(r: CheckResult, reason: str, expected: Mapping[str, GatewayExpect],
+              neighbors: dict[str, dict[str, BgpExpect]]) -> HealthCheck:
+    """The skipped check that stands for r until its later wave, with its expected text.
+    `neighbors` caches each gateway's BGP expectations by address (a hub has hundreds)."""
+    text = DEFERRED_EXPECTED.get(r.kind, str(r.kind))
+    exp = expected.get(r.gateway)
+    if exp is not None and r.kind is Kind.BGP:
+        by_address = neighbors.get(r.gateway)
+        if by_address is None:
+            by_address = neighbors[r.gateway] = {}
+            for b in exp.bgp:
+                by_address.setdefault(str(b.address), b)
+        found = by_address.get(r.subject)
+        text = f"{text} with {r.subject} AS {found.remote_as}" if found else text
+    return HealthCheck(CheckResult(r.kind, r.gateway, r.subject, Status.SKIP, text,
+                                   f"not checked: {reason}", r.sites, r.gateways),
+                       CheckStatus.SKIPPED)
 
 
 # --- evaluating one round of observations (pure) ------------------------------------------

@@ -65,13 +65,51 @@ def find_match(parent: Element, path: Path, element: Element,
     return None
 
 
+Key = tuple[object, tuple[str, ...]]
+
+
+class _Siblings:
+    """The children of one target node by (tag, identity), the first of equals winning as in
+    find_match: an edit looks each source child up in constant time (a list of n entries
+    merged into one of n was n * n identity computations). Kept in step with the edit's own
+    changes; rebuilt after a removal (rare: delete/remove operations)."""
+
+    def __init__(self, parent: Element, path: Path, rules: TreeRules) -> None:
+        self.parent, self.path, self.rules = parent, path, rules
+        self._index: dict[Key, Element] | None = None
+
+    def key(self, element: Element) -> Key:
+        return (element.tag, self.rules.identity((*self.path, str(element.tag)), element))
+
+    def _built(self) -> dict[Key, Element]:
+        if self._index is None:
+            self._index = {}
+            for item in reversed(children(self.parent)):
+                self._index[self.key(item)] = item  # reversed: the first one stays
+        return self._index
+
+    def match(self, key: Key) -> Element | None:
+        return self._built().get(key)
+
+    def removed(self) -> None:
+        self._index = None
+
+    def replaced(self, key: Key, new: Element) -> None:
+        self._built()[key] = new
+
+    def added(self, key: Key, new: Element) -> None:
+        self._built().setdefault(key, new)
+
+
 def insert_ordered(parent: Element, new: Element, parent_path: Path, rules: TreeRules) -> None:
     """Insert new after the last sibling that sorts before or with it."""
     rank = rules.order((*parent_path, str(new.tag)))
+    siblings = children(parent)
     position = 0
-    for index, existing in enumerate(children(parent)):
-        if rules.order((*parent_path, str(existing.tag))) <= rank:
+    for index in range(len(siblings) - 1, -1, -1):  # from the end: appends stop at once
+        if rules.order((*parent_path, str(siblings[index].tag))) <= rank:
             position = index + 1
+            break
     parent.insert(position, new)
 
 
@@ -79,14 +117,17 @@ def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
          inherited: Op = Op.MERGE) -> list[EditProblem]:
     """Apply source's children to target's (both are the same node at path)."""
     problems: list[EditProblem] = []
+    siblings = _Siblings(target, path, rules)
     for item in children(source):
         child_path = (*path, str(item.tag))
         op = rules.operation(item, inherited)
-        match = find_match(target, child_path, item, rules)
-        identity = rules.identity(child_path, item)
+        key = siblings.key(item)
+        identity = key[1]
+        match = siblings.match(key)
         if op in (Op.DELETE, Op.REMOVE):
             if match is not None:
                 target.remove(match)
+                siblings.removed()
             elif op is Op.DELETE:
                 problems.append(EditProblem("missing", child_path, identity))
             continue
@@ -103,12 +144,15 @@ def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
             replacement = fresh_copy(item, child_path, rules)
             if match is not None:
                 target.replace(match, replacement)
+                siblings.replaced(key, replacement)
             else:
                 insert_ordered(target, replacement, path, rules)
+                siblings.added(key, replacement)
             continue
         if match is None:
             match = _skeleton(item, child_path, rules)
             insert_ordered(target, match, path, rules)
+            siblings.added(key, match)
         problems.extend(edit(match, item, rules, child_path,
                              Op.MERGE if op is Op.CREATE else op))
     return problems

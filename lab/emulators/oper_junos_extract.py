@@ -208,14 +208,26 @@ def _neighbors(config: Element) -> list[BgpNeighbor]:
              for neighbor in each(group, "neighbor")]
     policies = [(leaves(n, "import") or leaves(g, "import"),
                  leaves(n, "export") or leaves(g, "export")) for g, n in peers]
-    imports = [_policy_filter(config, i, True) for i, _ in policies]
-    named = set().union(*(_policy_prefixes(config, e) for _, e in policies)) if peers else set()
+    # neighbors share their group's policies: each distinct one is read once (a hub has
+    # hundreds of neighbors, every policy naming the fabric-wide prefix list)
+    filters: dict[tuple[tuple[str, ...], bool], RouteFilter] = {}
+
+    def policy_filter(names: list[str], default: bool) -> RouteFilter:
+        key = (tuple(names), default)
+        if key not in filters:
+            filters[key] = _policy_filter(config, names, default)
+        return filters[key]
+
+    imports = [policy_filter(i, True) for i, _ in policies]
+    exports = {tuple(e) for _, e in policies}
+    named = set().union(*(_policy_prefixes(config, list(e)) for e in exports)) if peers \
+        else set()
     # accepted by an explicit term of an import policy = learnt from peers, not originated
-    learnt = [RouteFilter(f.terms, False) for f in imports]
+    learnt = list({id(f): RouteFilter(f.terms, False) for f in imports}.values())
     originated = sorted(statics | {p for p in named if not any(f.accepts(p) for f in learnt)})
     out = []
     for (group, neighbor), accepts, (_, export) in zip(peers, imports, policies, strict=True):
-        sends = _policy_filter(config, export, False) if export else RouteFilter((), False)
+        sends = policy_filter(export, False) if export else RouteFilter((), False)
         out.append(BgpNeighbor(
             address=leaf(neighbor, "name"),
             remote_as=number(leaf(neighbor, "peer-as") or leaf(group, "peer-as"), 0) or 0,

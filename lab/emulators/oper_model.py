@@ -20,6 +20,7 @@ device of the same PeerRegistry (a real strongSwan gateway, an unknown address) 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
 from typing import TypeVar
 
@@ -87,14 +88,22 @@ class PrefixRule:
     permit: bool = True
 
     def matches(self, prefix: str) -> bool:
-        net, candidate = IPv4Network(self.network), IPv4Network(prefix)
-        if not candidate.subnet_of(net):
-            return False
+        (net, net_len), (candidate, length) = _network(self.network), _network(prefix)
+        if length < net_len or candidate >> (32 - net_len) != net >> (32 - net_len):
+            return False  # not a subnet of the entry's network
         if self.ge is None and self.le is None:
-            return candidate.prefixlen == net.prefixlen
-        low = self.ge if self.ge is not None else net.prefixlen
+            return length == net_len
+        low = self.ge if self.ge is not None else net_len
         high = self.le if self.le is not None else 32
-        return low <= candidate.prefixlen <= high
+        return low <= length <= high
+
+
+@lru_cache(maxsize=1 << 16)
+def _network(text: str) -> tuple[int, int]:
+    """(network address, prefix length) of an IPv4 network; parsed once per text: a hub
+    filters hundreds of prefixes through a fabric-wide list per neighbor and state read."""
+    network = IPv4Network(text)
+    return int(network.network_address), network.prefixlen
 
 
 PrefixList = tuple[PrefixRule, ...]
@@ -282,24 +291,39 @@ def tunnel_states(local: DeviceIntent, lookup: PeerLookup) -> tuple[TunnelState,
     return tuple(out)
 
 
-def _tunnel_for(neighbor: str, tunnels: Iterable[TunnelState]) -> TunnelState | None:
-    address = IPv4Address(neighbor)
-    for state in tunnels:
+def _link_finder(tunnels: Iterable[TunnelState]) -> Callable[[str], TunnelState | None]:
+    """neighbor address -> the tunnel whose inner link holds it (the first in order; not the
+    tunnel's own address), indexed once by link (prefix length, network): n neighbors over
+    n tunnels cost n, not n * n, address parses."""
+    links: dict[tuple[int, int], list[tuple[int, int, TunnelState]]] = {}
+    for order, state in enumerate(tunnels):
         inner = state.endpoint.inner
-        if inner and address in IPv4Interface(inner).network \
-                and address != IPv4Interface(inner).ip:
-            return state
-    return None
+        if inner:
+            iface = IPv4Interface(inner)
+            key = (iface.network.prefixlen, int(iface.network.network_address))
+            links.setdefault(key, []).append((order, int(iface.ip), state))
+    lengths = sorted({length for length, _ in links})
+
+    def find(neighbor: str) -> TunnelState | None:
+        address = int(IPv4Address(neighbor))
+        found = [(order, state) for length in lengths
+                 for order, own, state in links.get(
+                     (length, address & (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF), ())
+                 if own != address]
+        return min(found, key=lambda f: f[0])[1] if found else None
+
+    return find
 
 
 def bgp_states(local: DeviceIntent, tunnels: tuple[TunnelState, ...],
                lookup: PeerLookup) -> tuple[BgpState, ...]:
     out = []
+    tunnel_for = _link_finder(tunnels)
     for neighbor in local.neighbors:
         if not neighbor.enabled:
             out.append(BgpState(neighbor, BgpPhase.IDLE))
             continue
-        tunnel = _tunnel_for(neighbor.address, tunnels)
+        tunnel = tunnel_for(neighbor.address)
         own = str(IPv4Interface(tunnel.endpoint.inner).ip) if tunnel and tunnel.endpoint.inner \
             else None
         peer = lookup(tunnel.endpoint.remote_address) if tunnel and tunnel.up else None

@@ -74,6 +74,18 @@ class PeerRegistry:
                 return intent
         return None
 
+    def address_map(self, *, exclude: str | None = None) -> dict[str, DeviceIntent]:
+        """by_address for every address at once: one pass over the devices, so a hub with a
+        tunnel to each of n devices costs n, not n * n, committed() calls."""
+        with self._lock:
+            views = [v for v in self._views.values() if v.gateway != exclude]
+        owners: dict[str, DeviceIntent] = {}
+        for view in sorted(views, key=lambda v: v.gateway):
+            intent = view.committed()
+            for address in intent.local_addresses:
+                owners.setdefault(address, intent)  # the first by gateway name, as by_address
+        return owners
+
 
 class IntentCache:
     """A device's committed intent, derived again only when the committed config changed.
@@ -116,7 +128,10 @@ class DevicePeers:
         return self.registry.by_address(address, exclude=self.gateway)
 
     def state(self) -> DeviceState:
-        return device_state(self.committed(), self.lookup)
+        if self.registry is None:
+            return device_state(self.committed(), self.lookup)
+        return device_state(self.committed(), self.registry.address_map(
+            exclude=self.gateway).get)
 
     def close(self) -> None:
         if self.registry is not None:

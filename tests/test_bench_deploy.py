@@ -1,0 +1,77 @@
+"""bench/bench_deploy.py end to end on a tiny fabric (4 emulated gateways, 2 workers), so the
+bench does not rot: every run ends as the bench expects, every figure is there, and every
+device of the fleet deploy ended confirmed."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from netconf_support import require_yang
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench" / "bench_deploy.py"
+
+
+def _bench() -> ModuleType:
+    sys.path.insert(0, str(BENCH.parent))  # it imports gen_fabric beside it
+    try:
+        spec = importlib.util.spec_from_file_location("bench_deploy", BENCH)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH.parent))
+
+
+def test_tiny_bench_deploys_confirms_and_reports_every_figure() -> None:
+    require_yang()  # the IOS-XE emulators validate against the vendor YANG
+    done = subprocess.run([sys.executable, str(BENCH), "--gateways", "4", "--workers", "2",
+                           "--bound", "240", "--json"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    data = json.loads(done.stdout)
+    assert data["missed"] == []
+    assert data["settings"]["gateways"] == 4 and data["settings"]["workers"] == 2
+    runs = {r["name"]: r for r in data["runs"]}
+    assert set(runs) == {"fleet", "again", "single-junos", "single-iosxe"}
+
+    fleet = runs["fleet"]
+    assert (fleet["exit_code"], fleet["outcome"]) == (0, "ok")
+    assert fleet["gateways"] == fleet["changed"] == fleet["confirmed"] == 4
+    # one hub site of 2 gateways: never both hub gateways in one wave, regions apart
+    assert sum(w["gateways"] for w in fleet["waves"]) == 4 and len(fleet["waves"]) >= 2
+    assert all(w["outcome"] == "confirmed" for w in fleet["waves"])
+    assert set(fleet["timings"]) == {"prepare", "diff", "waves"}
+    for wave in fleet["waves"]:
+        assert set(wave["timings"]) == {"commit", "health", "confirm"}
+        assert all(s > 0 for s in wave["timings"].values())
+        assert wave["health_rounds"] >= 1
+    phases = fleet["timings"]["diff"] + sum(sum(w["timings"].values()) for w in fleet["waves"])
+    assert phases <= fleet["timings"]["waves"] + fleet["timings"]["diff"] + 0.01
+    assert fleet["timings"]["waves"] + fleet["timings"]["diff"] < fleet["wall_s"]
+
+    again = runs["again"]
+    assert (again["exit_code"], again["outcome"], again["changed"]) == (0, "no-changes", 0)
+    assert again["waves"] == []
+
+    for name in ("single-junos", "single-iosxe"):
+        single = runs[name]
+        assert (single["exit_code"], single["outcome"]) == (0, "ok"), single["error"]
+        assert single["gateways"] == single["changed"] == single["confirmed"] == 1
+        assert len(single["waves"]) == 1
+
+    for run in runs.values():
+        assert run["wall_s"] > 0 and run["peak_rss_mb"] > 10 and run["cpu_s"] > 0
+    fastest = min(runs["single-junos"]["wall_s"], runs["single-iosxe"]["wall_s"])
+    assert data["fleet_vs_single"] == round(fleet["wall_s"] / fastest, 2)
+    host = data["emulator_host"]
+    assert host["emulators"] == 4 and host["startup_s"] > 0
+    assert host["peak_rss_mb"] >= host["rss_mb_end"] > 10
+
+    text = _bench().table(data)  # the Markdown the bench prints without --json
+    assert "| fleet | 4 | 4 |" in text and "| wave 1 (" in text
+    assert f"{data['fleet_vs_single']:.2f}x (target < 6x). Result: ok" in text
