@@ -192,7 +192,9 @@ def test_a_proposal_change_deployed_one_gateway_a_wave_comes_up(rl: ReloadLab) -
                             "--state", str(rl.root / "deploy-state.json"), "--settle", "40",
                             "--interval", "0.5", "--confirm-timeout", "180")
     result = json.loads(report.read_text())
-    assert code == 0, (err[-3000:], [(w["gateways"], w["outcome"], w["health"] and w["health"]["failed"]) for w in result["waves"]])
+    waves = [(w["gateways"], w["outcome"], w["health"] and w["health"]["failed"])
+             for w in result["waves"]]
+    assert code == 0, (err[-3000:], waves)
     assert [len(w["gateways"]) for w in result["waves"]] == [1, 1, 1]
     assert [w["outcome"] for w in result["waves"]] == ["confirmed"] * 3
     for name in GATEWAYS:
