@@ -449,6 +449,10 @@ def test_lab_proposal_mismatch_is_the_likely_cause(dglab: DiagLab) -> None:
     (dglab.lab.lab_dir / "dg2-gw1" / "swanctl.conf").write_text(swanctl_conf)
     assert "successfully loaded 2 connections" in swanctl(
         dglab, "dg2-gw1", "--load-all", "--file", "swanctl.conf")
+    # dg1 (the lower site id) is the end that initiates: negotiate again from there now
+    swanctl(dglab, "dg1-gw1", "--terminate", "--ike", "dg1-dg2-p0", "--timeout", "5")
+    swanctl(dglab, "dg1-gw1", "--initiate", "--ike", "dg1-dg2-p0", "--child", "dg1-dg2-p0",
+            "--timeout", "5")
     code, data, err = wait_for(dglab, "dg1<->dg2", "log-no-proposal-chosen")
     assert code == 1, err
     assert cause_of(data) == (f"IKE proposal mismatch: dg1-gw1 offers {STRICT_IKE}, dg2-gw1 "
@@ -473,7 +477,10 @@ def test_lab_expired_certificate_is_the_likely_cause(dglab: DiagLab) -> None:
     assert code == 0, err
     # the running SA keeps its keys: make dg3 authenticate again now
     swanctl(dglab, "dg1-gw1", "--terminate", "--ike", "dg1-dg3-p0", "--timeout", "5")
-    # refused by dg1: dg3 is told AUTHENTICATION_FAILED when it authenticates again
+    # dg3 only responds by configuration (dg1 initiates): let dg3 initiate, so that dg1
+    # refuses its expired certificate and dg3 is told AUTHENTICATION_FAILED
+    swanctl(dglab, "dg3-gw1", "--initiate", "--ike", "dg1-dg3-p0", "--child", "dg1-dg3-p0",
+            "--timeout", "5")
     code, data, err = wait_for(dglab, "dg1<->dg3", "log-authentication-failed")
     assert code == 1, err
     assert cause_of(data) == (f"certificate of dg3-gw1 expired "

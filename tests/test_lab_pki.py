@@ -235,8 +235,8 @@ def test_revoked_gateway_is_refused_and_the_others_stay_up(
         log = (lab3.lab.lab_dir / peer / "charon.log").read_text()
         assert "certificate was revoked" in log
         assert f"no trusted ECDSA public key found for '{REVOKED}.lab3.dcvpn'" in log
-    nyc1_log = (lab3.lab.lab_dir / REVOKED / "charon.log").read_text()
-    assert "received AUTHENTICATION_FAILED notify error" in nyc1_log
+    # nyc1 (the highest site id) only responds, so it is its peers that initiate, read its
+    # revoked certificate and drop the SA: their logs above are the evidence
 
 
 @pytest.mark.lab
