@@ -22,8 +22,8 @@ from tasks.running_intent import (
     plane_of,
     shared_crypto,
 )
+from tasks.swanctl_conf import Section, SwanctlParseError, parse_settings
 
-Section = dict[str, Any]
 OWN_LIST, FABRIC_LIST = "DCVPN-OWN", "DCVPN-FABRIC"
 DH_NUMBERS = {g.token: g.number for g in DH_GROUPS.values()}
 AUTH_METHOD = {"pubkey": "certificate", "psk": "psk"}
@@ -41,30 +41,10 @@ READBACK = ReadBack(unreadable=frozenset({
 
 def parse_swanctl(text: str) -> Section:
     """Nested sections of a swanctl.conf/strongswan.conf: name -> dict | str."""
-    root: Section = {}
-    stack = [root]
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if line == "}":
-            if len(stack) == 1:
-                raise ParseError(f"line {number}: unbalanced '}}'")
-            stack.pop()
-        elif line.endswith("{"):
-            child: Section = {}
-            stack[-1][line[:-1].strip()] = child
-            stack.append(child)
-        elif "=" in line:
-            key, value = line.split("=", 1)
-            stack[-1][key.strip()] = value.strip()
-        elif line.startswith("include "):
-            stack[-1].setdefault("include", []).append(line.split(None, 1)[1])
-        else:
-            raise ParseError(f"line {number}: cannot parse {raw.strip()!r}")
-    if len(stack) != 1:
-        raise ParseError("unclosed section")
-    return root
+    try:
+        return parse_settings(text)
+    except SwanctlParseError as exc:
+        raise ParseError(str(exc)) from None
 
 
 @dataclass
