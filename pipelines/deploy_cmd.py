@@ -58,6 +58,7 @@ from pipelines.deploy_report import (
 )
 from pipelines.deploy_targets import Fleet, TargetError, make_fleet, undeployable
 from pipelines.exit_codes import Exit
+from pipelines.progress import LiveLine
 from pipelines.waves import WaveError
 from tasks.lab_devices import lab_secrets_dir
 from tasks.pki.deploy_material import (
@@ -90,33 +91,6 @@ def _flag(name: str) -> bool:
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr)
-
-
-class _Live:
-    """One self-overwriting progress line on a terminal; nothing otherwise."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.began = time.monotonic()
-        self.shown = False
-
-    def __call__(self, message: str) -> None:
-        if self.live:
-            self.stream.write(f"\r\033[K[{time.monotonic() - self.began:5.1f}s] {message}")
-            self.stream.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self.shown = False
-
-    def say(self, line: str) -> None:
-        """A lasting line (stderr), above the live one."""
-        self.clear()
-        print(line, file=self.stream)
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -293,7 +267,7 @@ def _text_lines(run: RunRecord) -> list[str]:
     return out
 
 
-def _finish(args: argparse.Namespace, run: RunRecord, code: int, live: _Live) -> int:
+def _finish(args: argparse.Namespace, run: RunRecord, code: int, live: LiveLine) -> int:
     live.clear()
     run.exit_code = int(code)
     run.finished = time.time()
@@ -329,7 +303,7 @@ def _options_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     run = RunRecord("deploy", "", args.fabric or "", _options_dict(args), dry_run=args.dry_run)
-    live = _Live()
+    live = LiveLine()
     fleets: list[Fleet] = []
     try:
         code = _deploy(args, run, live, fleets.append)
@@ -353,7 +327,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return _finish(args, run, code, live)
 
 
-def _deploy(args: argparse.Namespace, run: RunRecord, live: _Live,
+def _deploy(args: argparse.Namespace, run: RunRecord, live: LiveLine,
             keep: Callable[[Fleet], None]) -> Exit:
     began = time.monotonic()
     options = _options(args)
@@ -458,7 +432,7 @@ def _with_pki(args: argparse.Namespace, compiled: CompiledFabric, lab_dir: Path 
 def cmd_pending(args: argparse.Namespace) -> int:
     command = args.pending_command
     run = RunRecord(command, "", args.fabric or "", _options_dict(args))
-    live = _Live()
+    live = LiveLine()
     fleet: Fleet | None = None
     try:
         if not args.fabric:

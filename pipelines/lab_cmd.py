@@ -43,7 +43,6 @@ import io
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +69,7 @@ from lab.status import EmulatorStatus, LabStatus, lab_status
 from lab.topology import lab_gateways
 from lab.up import LabExistsError, UpResult, bring_up
 from pipelines.exit_codes import Exit
+from pipelines.progress import LiveLine
 from tasks.errors import TaskError
 from tasks.pki.delivery import strongswan_files
 from tasks.pki.errors import PkiError
@@ -334,28 +334,6 @@ def _timeout(value: str | None) -> float:
     return seconds
 
 
-class _Progress:
-    """One self-overwriting line on a terminal; nothing otherwise."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.began = time.monotonic()
-        self.shown = False
-
-    def __call__(self, message: str) -> None:
-        if self.live:
-            self.stream.write(f"\r\033[K[{time.monotonic() - self.began:5.1f}s] {message}")
-            self.stream.flush()
-            self.shown = True
-
-    def done(self) -> None:
-        if self.shown:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self.shown = False
-
-
 def _status_lines(status: LabStatus) -> list[str]:
     out = [f"lab {status.fabric} ({status.phase}) in {status.lab_dir}"]
     for note in status.notes:
@@ -428,23 +406,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     for note in notes:
         _err(f"dcvpn lab up: note: {note}")
     pki_dir = _pki_dir(args, compiled)
-    progress = _Progress()
+    progress = LiveLine()
     try:
         result: UpResult = bring_up(compiled, args.fabric, lab_dir, timeout, progress, notes,
                                     pki_dir, Passphrase.from_env(), time_scale)
     except (LabExistsError, LabBusyError):
-        progress.done()
+        progress.clear()
         raise
     except (LabError, PkiError, TaskError, OSError) as exc:
-        progress.done()
+        progress.clear()
         tail = (f"kept for debugging; remove it with dcvpn lab down --lab-dir {lab_dir}"
                 if args.keep else _down_quietly(lab_dir))
         raise LabError(f"{exc} ({tail})") from exc
     except KeyboardInterrupt:
-        progress.done()
+        progress.clear()
         _err(f"dcvpn lab up: interrupted; {_down_quietly(lab_dir)}")
         return Exit.FAILED
-    progress.done()
+    progress.clear()
     status = lab_status(lab_dir)
     data: dict[str, Any] = {"ok": result.ready, "seconds": round(result.seconds, 2),
                             "not_ready": [r.as_dict() for r in result.not_ready]}
@@ -491,12 +469,12 @@ def _add(args: argparse.Namespace, compiled: CompiledFabric, timeout: float,
     if absent:
         raise _UsageError(requirements.missing_message(absent))
     lab_dir = _lab_dir(args, compiled.fabric.fabric.name)
-    progress = _Progress()
+    progress = LiveLine()
     try:
         result: GrowResult = grow(compiled, lab_dir, timeout, progress, Passphrase.from_env(),
                                   time_scale, args.keep)
     finally:
-        progress.done()
+        progress.clear()
     status = lab_status(lab_dir)
     data: dict[str, Any] = {"ok": True, "seconds": round(result.seconds, 2),
                             "added": list(result.added), "added_emulated": list(result.emulated),
