@@ -8,9 +8,14 @@ Rules, in this order:
 - A wave holds at most `max_per_wave` gateways (`--workers N`), never two gateways of one site
   (the planes of a site back each other up) and never more than one hub gateway (so never both
   hubs, and never both gateways of a hub).
-- Within a region gateways are taken spokes first, then hubs, each by site id and plane, and
-  put into the first wave of the region that has room and no conflict (first fit). The plan
-  depends only on the set of gateways given, not on their order.
+- Within a region the plan uses as few waves as these rules allow: it tries k waves, from the
+  lower bound max(gateways / cap, hub gateways, gateways of one site) upwards. The hub
+  gateways take the last k waves' first places, one each (a hub changes after the spokes of
+  its region have been gated, unless there are as many waves as hub gateways); then the
+  spokes, by site id and plane, go into the first wave with room and no conflict (first fit).
+  Every wave ends up with a hub gateway and 49 spokes rather than the hubs alone in waves
+  of their own: fewer waves, each health gate as strict. The plan depends only on the set of
+  gateways given, not on their order.
 """
 
 from collections.abc import Sequence
@@ -64,16 +69,41 @@ def _fits(wave: list[Member], member: Member, cap: int) -> bool:
             and not (member.hub and any(m.hub for m in wave)))
 
 
+def _pack_into(ordered: Sequence[Member], cap: int, count: int) -> list[list[Member]] | None:
+    """First fit into `count` waves, hub gateways one each in the last waves; None when a
+    gateway finds no room."""
+    hubs = [m for m in ordered if m.hub]
+    waves: list[list[Member]] = [[] for _ in range(count)]
+    for index, hub in enumerate(hubs):
+        waves[count - len(hubs) + index].append(hub)
+    for member in ordered:
+        if member.hub:
+            continue
+        wave = next((w for w in waves if _fits(w, member, cap)), None)
+        if wave is None:
+            return None
+        wave.append(member)
+    return [sorted(w, key=_order) for w in waves if w]
+
+
+def fewest_waves(members: Sequence[Member], cap: int) -> int:
+    """The lower bound on the waves of one group: the cap, the one-hub rule, the one-plane
+    rule."""
+    per_site: dict[str, int] = {}
+    for m in members:
+        per_site[m.site] = per_site.get(m.site, 0) + 1
+    return max(-(-len(members) // cap), sum(1 for m in members if m.hub),
+               max(per_site.values(), default=0))
+
+
 def _pack(members: Sequence[Member], cap: int) -> list[list[Member]]:
-    waves: list[list[Member]] = []
-    for member in sorted(members, key=_order):
-        for wave in waves:
-            if _fits(wave, member, cap):
-                wave.append(member)
-                break
-        else:
-            waves.append([member])
-    return waves
+    ordered = sorted(members, key=_order)
+    # at most len(members) tries: with one wave per gateway every gateway has a wave alone
+    for count in range(max(fewest_waves(ordered, cap), 1), len(ordered) + 1):
+        waves = _pack_into(ordered, cap, count)
+        if waves is not None:
+            return waves
+    return [[m] for m in ordered]
 
 
 def _region_key(region: str) -> tuple[bool, str]:

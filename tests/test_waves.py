@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.waves import NO_REGION, Member, WaveError, WaveKind, plan_waves
+from pipelines.waves import NO_REGION, Member, WaveError, WaveKind, fewest_waves, plan_waves
 
 REGIONS = ("eu", "us", "apac", NO_REGION)
 
@@ -67,6 +67,29 @@ def test_the_plan_does_not_depend_on_input_order(members: list[Member], cap: int
     shuffled = list(members)
     rnd.shuffle(shuffled)
     assert plan_waves(shuffled, cap) == plan_waves(members, cap)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 120), st.integers(0, 4), st.integers(1, 50), st.data())
+def test_single_gateway_spokes_take_the_fewest_waves_the_rules_allow(
+        spokes: int, hub_gateways: int, cap: int, data: st.DataObject) -> None:
+    members = [Member(f"hub-gw{i + 1}", "hub", 1, "eu", True, i) for i in range(hub_gateways)]
+    members += [Member(f"s{i}-gw1", f"s{i}", 10 + i, "eu", False, 0) for i in range(spokes)]
+    waves = plan_waves(members, cap)
+    assert len(waves) == fewest_waves(members, cap)
+    hub_waves = [i for i, w in enumerate(waves) if any(g.startswith("hub") for g in w.gateways)]
+    assert hub_waves == list(range(len(waves) - hub_gateways, len(waves)))  # hubs go last
+
+
+def test_the_bench_fleet_region_packs_into_two_waves() -> None:
+    """98 spokes and a hub site of two gateways, 50 a wave: a hub gateway with 49 spokes,
+    twice (not 50, 48 + a hub, and the second hub gateway alone)."""
+    members = [Member("hub-gw1", "hub", 1, "eu", True, 0),
+               Member("hub-gw2", "hub", 1, "eu", True, 1)]
+    members += [Member(f"s{i}-gw1", f"s{i}", 10 + i, "eu", False, 0) for i in range(98)]
+    waves = plan_waves(members, 50)
+    assert [len(w.gateways) for w in waves] == [50, 50]
+    assert [w.gateways[-1] for w in waves] == ["hub-gw1", "hub-gw2"]
 
 
 def test_a_hub_site_with_two_gateways_and_spokes() -> None:
