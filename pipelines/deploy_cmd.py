@@ -305,8 +305,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     run = RunRecord("deploy", "", args.fabric or "", _options_dict(args), dry_run=args.dry_run)
     live = LiveLine()
     fleets: list[Fleet] = []
+    deployers: list[Deployer] = []
     try:
-        code = _deploy(args, run, live, fleets.append)
+        code = _deploy(args, run, live, fleets.append, deployers.append)
     except FabricLoadError as exc:
         run.errors += exc.lines
         for line in exc.lines:
@@ -322,13 +323,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         run.message = run.errors[-1]
         run.outcome, code = "interrupted", Exit.DEVICE
     finally:
+        for deployer in deployers:
+            deployer.release_held()
         for fleet in fleets:
             fleet.nr.close_connections(on_failed=True)
     return _finish(args, run, code, live)
 
 
 def _deploy(args: argparse.Namespace, run: RunRecord, live: LiveLine,
-            keep: Callable[[Fleet], None]) -> Exit:
+            keep: Callable[[Fleet], None], keep_deployer: Callable[[Deployer], None]) -> Exit:
     began = time.monotonic()
     options = _options(args)
     fabric_file, compiled = _compile(args)
@@ -363,6 +366,7 @@ def _deploy(args: argparse.Namespace, run: RunRecord, live: LiveLine,
             run.devices[gw.name] = DeviceRecord(gw.name, site.name, str(platform),
                                                 str(transport))
     deployer = Deployer(fleet, run, options, expect_fabric(compiled), live.say, live)
+    keep_deployer(deployer)
     run.timings["prepare"] = time.monotonic() - began
     changed, failure = deployer.diff(targets)
     if failure is not None:

@@ -44,8 +44,16 @@ from pipelines.deploy_report import (
 from pipelines.deploy_targets import Fleet, readable
 from pipelines.exit_codes import Exit
 from pipelines.waves import Member, Wave, plan_waves
-from tasks.deploy import commit_device, confirm_device, diff_device, rollback_device
+from tasks.deploy import (
+    HELD,
+    commit_device,
+    confirm_device,
+    diff_device,
+    discard_held,
+    rollback_device,
+)
 from tasks.health import (
+    CheckStatus,
     GatePlan,
     GateResult,
     HealthCheck,
@@ -53,6 +61,7 @@ from tasks.health import (
     emulated_peer,
     gate_plan,
     read_state,
+    summary_groups,
     wait_healthy,
 )
 from tasks.health_reader import StateReader
@@ -108,7 +117,9 @@ def health_dict(gate: GateResult) -> dict[str, Any]:
             "seconds": round(gate.seconds, 3), "counts": gate.counts(),
             "failed": [c.name for c in gate.failed],
             "unreachable": dict(gate.unreachable),
-            "checks": [c.as_dict() for c in gate.checks]}
+            "checks": [c.as_dict() for c in gate.checks
+                       if c.status in (CheckStatus.PASS, CheckStatus.FAIL)],
+            "not_evaluated": summary_groups(gate.checks)}
 
 
 class Deployer:
@@ -161,8 +172,9 @@ class Deployer:
         """Diff every target (nothing changes). (changed gateways, exit code on failure)."""
         self.say(f"diffing {len(targets)} gateway(s)")
         began = time.monotonic()
+        # a changed candidate stays loaded and locked for its commit (release_held)
         results = self._results(targets, diff_device, secrets_dir=self.options.secrets_dir,
-                                pki_dir=self.options.pki_dir)
+                                pki_dir=self.options.pki_dir, hold=not self.options.dry_run)
         self.run.timings["diff"] = time.monotonic() - began
         changed: list[str] = []
         worst: Exit | None = None
@@ -180,6 +192,16 @@ class Deployer:
             if is_changed:
                 changed.append(name)
         return changed, worst
+
+    def release_held(self) -> None:
+        """Discard the candidates the diff left loaded that no commit took (a run that
+        stopped before their wave); the devices stay as they are."""
+        hosts = self.fleet.nr.inventory.hosts
+        held = [name for name, host in hosts.items() if HELD in host.data]
+        for name, result in self._results(held, discard_held).items():
+            if result.failed:
+                self._device(name).errors.append(f"discard the loaded candidate: "
+                                                 f"{error_text(result)}")
 
     # --- waves ----------------------------------------------------------------------------
 

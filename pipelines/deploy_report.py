@@ -1,6 +1,6 @@
 """The deploy's record: the JSON report (always written) and the pending-confirm state file.
 
-Report (`dcvpn-deploy-report.json` by default, schema `dcvpn-deploy-report/1`):
+Report (`dcvpn-deploy-report.json` by default, schema `dcvpn-deploy-report/2`):
 
     {"schema", "run_id", "command" (deploy|confirm|rollback), "fabric", "fabric_file",
      "started", "finished" (UTC ISO 8601), "dry_run", "options", "outcome", "exit_code",
@@ -9,14 +9,21 @@ Report (`dcvpn-deploy-report.json` by default, schema `dcvpn-deploy-report/1`):
      "waves": [{"number", "kind" (canary|region), "region", "gateways", "outcome",
                 "timings": {"commit", "health", "confirm"} (seconds, as above),
                 "health": {"healthy", "attempts", "seconds", "counts", "failed": [names],
-                           "checks": [{name, kind, gateway, subject, status, expected,
-                                       observed, sites, gateways}]} | null}],
+                           "unreachable": {gateway: error},
+                           "checks": [{name, kind, gateway, subject, status (pass|fail),
+                                       expected, observed, sites, gateways}],
+                           "not_evaluated": [{status (skipped|not-applicable), kind,
+                                              reason, count, gateways}]} | null}],
      "devices": {"<gateway>": {"site", "platform", "transport", "wave", "outcome",
                                "armed_seconds", "committed_at", "deadline",
                                "diff": {"changed", "added", "removed", "text"} | null,
                                "errors": [...]}}}
 
-Written indented, or compact when the waves' health lists more than INDENTED_CHECKS checks.
+Every check a gate evaluated is listed; the ones it did not (deferred to the wave that
+changes their other end, not applicable to a reader, no reader) are counted in "counts" and
+grouped by status, kind and reason in "not_evaluated" (schema 1 listed each of them: some 10^5
+in a fleet-wide deploy). Written indented, or compact when the waves' health lists more than
+INDENTED_CHECKS checks.
 
 Device outcomes: unchanged, would-change (dry run), committed (pending confirmation),
 confirmed, rolled-back, timer-expired (the device's confirm timer rolled it back),
@@ -41,7 +48,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "dcvpn-deploy-report/1"
+SCHEMA = "dcvpn-deploy-report/2"
 STATE_SCHEMA = "dcvpn-deploy-state/1"
 DEFAULT_REPORT = "dcvpn-deploy-report.json"
 # driver attributes (after a confirmed commit) that confirm / rollback need in a new process;
@@ -174,8 +181,7 @@ INDENTED_CHECKS = 5000  # larger reports are written compact (module doc)
 
 def report_json(run: RunRecord) -> str:
     """The report as JSON text: indented, or compact past INDENTED_CHECKS health checks
-    (a fleet's report lists every deferred and not-applicable check of every wave, some
-    10^5: indenting needs the pure-Python encoder, several times slower and larger)."""
+    (indenting needs the pure-Python encoder, several times slower and larger)."""
     checks = sum(len((w.health or {}).get("checks", ())) for w in run.waves)
     return json.dumps(run.as_dict(), indent=2 if checks <= INDENTED_CHECKS else None,
                       sort_keys=True)

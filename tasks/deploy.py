@@ -17,10 +17,12 @@ would do; `changed` is always the truth (a dry run: "would change").
 """
 
 import contextlib
+import hashlib
 import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,33 @@ CANDIDATE_BUNDLES: frozenset[tuple[Platform, Transport]] = frozenset({
     (Platform.STRONGSWAN, Transport.LOCAL),
     (Platform.STRONGSWAN, Transport.SSH),
 })
+# drivers whose loaded candidate stays loaded, and the configuration locked, until commit or
+# discard: a deploy's commit can use the candidate its diff loaded (diff_device hold=True)
+# instead of loading and diffing it again, and nobody can change the device in between
+HOLDS_CANDIDATE: frozenset[tuple[Platform, Transport]] = frozenset({
+    (Platform.JUNOS, Transport.NETCONF),
+    (Platform.IOSXE, Transport.NETCONF),
+})
+HELD = "dcvpn_held_candidate"  # host data key: the HeldCandidate of the host's open driver
 _REF = re.compile(re.escape(SECRET_PREFIX) + r"[^}]*\}")
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCandidate:
+    """A candidate diff_device left loaded: the digest of what was loaded, its diff, and the
+    driver (session) holding it; another session (a reconnect) does not hold it."""
+
+    digest: str
+    view: dict[str, str]
+    owner: object
+
+
+def _digest(resolved: str) -> str:
+    return hashlib.sha256(resolved.encode()).hexdigest()
+
+
+def _platform_key(task: Task) -> tuple[Platform, Transport]:
+    return Platform(str(task.host.platform)), Transport(str(task.host.get("transport")))
 
 
 def _scrub(text: str, secrets: Sequence[str]) -> str:
@@ -89,7 +117,7 @@ def secrets_folder(task: Task, override: str | None = None) -> Path:
 
 def rendered_candidate(task: Task, pki_dir: str | None = None) -> str:
     host = task.host
-    key = (Platform(str(host.platform)), Transport(str(host.get("transport"))))
+    key = _platform_key(task)
     compiled = host["compiled"]
     pki = Path(pki_dir) if pki_dir and uses_certificates(compiled) else None
     if pki is not None and not covers(pki, host.name):
@@ -155,16 +183,20 @@ def _read_running(driver: ConfigDriver, platform: Platform) -> dict[str, Any] | 
 
 
 def diff_device(task: Task, config: str | None = None, secrets_dir: str | None = None,
-                read_running: bool = False, pki_dir: str | None = None) -> Result:
+                read_running: bool = False, pki_dir: str | None = None,
+                hold: bool = False) -> Result:
     """Load the candidate, diff it against the running configuration, discard it.
 
     With read_running, result["running_intent"] is the running configuration read back into
     intent (read before the candidate is loaded), for the semantic diff of `dcvpn diff`; None
     with result["running_error"] when a dcvpn object on the device cannot be read.
+    With hold, a changed candidate of a HOLDS_CANDIDATE driver stays loaded and locked for
+    commit_device (the caller discards what it does not commit: discard_held).
     """
     text = config if config is not None else rendered_candidate(task, pki_dir)
     resolved, values = resolve(task, text, secrets_dir, pki_dir)
     outcome: dict[str, Any] = {}
+    _drop_held(task)
     with _no_secrets(values):
         driver = driver_for(task)
         if read_running:
@@ -175,8 +207,11 @@ def diff_device(task: Task, config: str | None = None, secrets_dir: str | None =
                 outcome["running_intent"] = None
                 outcome["running_error"] = f"{task.host.name}: running configuration: {exc}"
         diff = _load_and_diff(driver, resolved)
-        driver.discard()
         view = _diff_view(diff, values)
+        if hold and not diff.empty and _platform_key(task) in HOLDS_CANDIDATE:
+            task.host.data[HELD] = HeldCandidate(_digest(resolved), view, driver)
+        else:
+            driver.discard()
     outcome.update(diff=view, changed=not diff.empty)
     return Result(host=task.host, result=outcome, diff=_shown(view), changed=not diff.empty)
 
@@ -191,10 +226,18 @@ def commit_device(task: Task, confirm_timeout: int | None, config: str | None = 
     text = config if config is not None else rendered_candidate(task, pki_dir)
     resolved, values = resolve(task, text, secrets_dir, pki_dir)
     dry_run = bool(task.is_dry_run(dry_run))
+    held = task.host.data.pop(HELD, None)
     with _no_secrets(values):
         driver = driver_for(task)
-        diff = _load_and_diff(driver, resolved)
-        view = _diff_view(diff, values)
+        if (isinstance(held, HeldCandidate) and held.owner is driver
+                and held.digest == _digest(resolved)):
+            view = held.view  # loaded and locked since the diff: the very same candidate
+            diff = ConfigDiff(native=view["native"], unified=view["unified"])
+        else:
+            if isinstance(held, HeldCandidate) and held.owner is driver:  # another text
+                _discard_quietly(driver)
+            diff = _load_and_diff(driver, resolved)
+            view = _diff_view(diff, values)
         armed: int | None = None
         committed = False
         if dry_run or diff.empty:
@@ -209,6 +252,28 @@ def commit_device(task: Task, confirm_timeout: int | None, config: str | None = 
     outcome: dict[str, Any] = {"diff": view, "committed": committed, "armed_seconds": armed,
                                "dry_run": dry_run}
     return Result(host=task.host, result=outcome, diff=_shown(view), changed=not diff.empty)
+
+
+def _drop_held(task: Task) -> None:
+    held = task.host.data.pop(HELD, None)
+    if isinstance(held, HeldCandidate):
+        driver = driver_for(task)
+        if held.owner is driver:
+            _discard_quietly(driver)
+
+
+def discard_held(task: Task) -> Result:
+    """Discard a candidate diff_device(hold=True) left loaded that was never committed (a
+    deploy that stopped early); nothing else on the device changes. One loaded by an earlier
+    session (before a reconnect) is left: the next replace load replaces it whole."""
+    held = task.host.data.pop(HELD, None)
+    discarded = False
+    if isinstance(held, HeldCandidate):
+        driver = driver_for(task)
+        if held.owner is driver:
+            driver.discard()
+            discarded = True
+    return Result(host=task.host, result={"discarded": discarded}, changed=False)
 
 
 def confirm_device(task: Task, dry_run: bool | None = None) -> Result:

@@ -22,6 +22,7 @@ routes and pings through it) is `not-applicable`, observed "emulated peer: not c
 """
 
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,8 @@ class CheckStatus(StrEnum):
 class HealthCheck:
     result: CheckResult
     status: CheckStatus
+    # why a check was not evaluated, without gateway names (groups reports: summary_groups)
+    reason: str = ""
 
     @property
     def name(self) -> str:
@@ -74,7 +77,7 @@ def _wrap(result: CheckResult) -> HealthCheck:
 
 def _not_applicable(result: CheckResult, reason: str) -> HealthCheck:
     return HealthCheck(replace(result, status=Status.SKIP, observed=f"not applicable: {reason}"),
-                       CheckStatus.NOT_APPLICABLE)
+                       CheckStatus.NOT_APPLICABLE, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,14 @@ def _deferral(gateways: Collection[str], later: Mapping[str, int]) -> str | None
     if not waiting:
         return None
     return "deferred: " + ", ".join(f"{g} changes in wave {n}" for n, g in waiting)
+
+
+_DEFERRED_TO = re.compile(r"wave (\d+)")
+
+
+def _deferred_to(reason: str) -> str:
+    """The group of a deferral: the wave whose gate checks it (the last end to change)."""
+    return f"deferred to wave {max(int(n) for n in _DEFERRED_TO.findall(reason))}"
 
 
 def _touching(gateways: Collection[str], wave: Collection[str]) -> bool:
@@ -193,7 +204,7 @@ def _deferred(r: CheckResult, reason: str, expected: Mapping[str, GatewayExpect]
         text = f"{text} with {r.subject} AS {found.remote_as}" if found else text
     return HealthCheck(CheckResult(r.kind, r.gateway, r.subject, Status.SKIP, text,
                                    f"not checked: {reason}", r.sites, r.gateways),
-                       CheckStatus.SKIPPED)
+                       CheckStatus.SKIPPED, _deferred_to(reason))
 
 
 # --- evaluating one round of observations (pure) ------------------------------------------
@@ -282,7 +293,7 @@ def _across_emulation(check: HealthCheck, emulated: Collection[str]) -> HealthCh
     reason = (f"{EMULATED_PEER} ({', '.join(fake)} emulated, runs no IKE: no "
               f"tunnel to {', '.join(real)} can come up)")
     return HealthCheck(replace(check.result, status=Status.SKIP, observed=reason),
-                       CheckStatus.NOT_APPLICABLE)
+                       CheckStatus.NOT_APPLICABLE, EMULATED_PEER)
 
 
 def emulated_peer(check: HealthCheck) -> bool:
@@ -301,6 +312,23 @@ def _in_scope(result: CheckResult, scope: Collection[str]) -> CheckResult:
 def _unread() -> Observation:
     unread = ReadError("not read")
     return Observation(unread, unread, unread)
+
+
+def summary_groups(checks: Iterable[HealthCheck]) -> list[dict[str, object]]:
+    """The checks that were not evaluated (skipped, not applicable), grouped by status, kind
+    and reason, with their count and the gateways they concern: a fleet's gate has some 10^4
+    of them per wave (every deferred route and ping), each named in the wave that checks it."""
+    groups: dict[tuple[str, str, str], tuple[int, set[str]]] = {}
+    for check in checks:
+        if check.status in (CheckStatus.PASS, CheckStatus.FAIL):
+            continue
+        key = (str(check.status), str(check.result.kind), check.reason or check.result.observed)
+        count, gateways = groups.get(key, (0, set()))
+        gateways.update(check.result.gateways)
+        groups[key] = (count + 1, gateways)
+    return [{"status": status, "kind": kind, "reason": reason, "count": count,
+             "gateways": sorted(gateways)}
+            for (status, kind, reason), (count, gateways) in sorted(groups.items())]
 
 
 # --- the bounded retry loop ---------------------------------------------------------------

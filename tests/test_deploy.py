@@ -143,6 +143,14 @@ class Lab:
                                hostkey_verify=False, allow_agent=False, look_for_keys=False,
                                timeout=WAIT)
 
+    def candidate_released(self, name: str) -> bool:
+        """Nothing of a deploy left in the device's candidate, and its lock free."""
+        store = self.threads[name].server.device.store  # type: ignore[attr-defined]
+        with self.session(name) as m:
+            m.rpc("<lock-configuration/>")  # raises while another session holds it
+            m.rpc("<unlock-configuration/>")
+        return not store.candidate_modified()
+
     def committed_in_device(self, name: str) -> str:
         """The running configuration straight from the emulator (when SSH is cut off)."""
         from lxml import etree
@@ -176,7 +184,7 @@ def wait_until(predicate: Callable[[], bool], what: str, bound: float = WAIT) ->
 
 def check_schema(report: dict[str, Any]) -> None:
     """The report's JSON schema (pipelines.deploy_report), checked on every report."""
-    assert report["schema"] == "dcvpn-deploy-report/1"
+    assert report["schema"] == "dcvpn-deploy-report/2"
     top = {"schema", "run_id", "command", "fabric", "fabric_file", "started", "finished",
            "dry_run", "options", "outcome", "exit_code", "message", "errors", "waves",
            "devices", "timings"}
@@ -198,12 +206,20 @@ def check_schema(report: dict[str, Any]) -> None:
         health = wave["health"]
         if health is not None:
             assert set(health) == {"healthy", "attempts", "seconds", "counts", "failed",
-                                   "unreachable", "checks"}
+                                   "unreachable", "checks", "not_evaluated"}
             assert set(health["counts"]) == CHECK_STATUSES
             for check in health["checks"]:
                 assert set(check) == {"name", "kind", "gateway", "subject", "status",
                                       "expected", "observed", "sites", "gateways"}
-                assert check["status"] in CHECK_STATUSES
+                assert check["status"] in ("pass", "fail")
+            for group in health["not_evaluated"]:
+                assert set(group) == {"status", "kind", "reason", "count", "gateways"}
+                assert group["status"] in ("skipped", "not-applicable") and group["count"] > 0
+            for status in CHECK_STATUSES:  # every check counted, listed or in a group
+                listed = sum(1 for c in health["checks"] if c["status"] == status)
+                grouped = sum(g["count"] for g in health["not_evaluated"]
+                              if g["status"] == status)
+                assert health["counts"][status] == listed + grouped
             assert health["failed"] == [c["name"] for c in health["checks"]
                                         if c["status"] == "fail"]
     for device in report["devices"].values():
@@ -253,6 +269,13 @@ def checks(report: dict[str, Any], wave: int) -> list[dict[str, Any]]:
     return result
 
 
+def not_evaluated(report: dict[str, Any], wave: int) -> list[dict[str, Any]]:
+    health = report["waves"][wave - 1]["health"]
+    assert health is not None
+    result: list[dict[str, Any]] = health["not_evaluated"]
+    return result
+
+
 # --- the clean path ----------------------------------------------------------------------------
 
 def test_clean_deploy_is_validated_confirmed_and_a_second_run_changes_nothing(
@@ -265,9 +288,11 @@ def test_clean_deploy_is_validated_confirmed_and_a_second_run_changes_nothing(
     assert outcomes(report) == dict.fromkeys(GATEWAYS, "confirmed")
     assert all(d["armed_seconds"] == 120 for d in report["devices"].values())
     # the canary's tunnels all lead to gateways of wave 2: deferred there, checked in wave 2
-    first = checks(report, 1)
-    assert first and {c["status"] for c in first} == {"skipped"}
-    assert all("wave 2" in c["observed"] for c in first)
+    assert checks(report, 1) == []
+    first = not_evaluated(report, 1)
+    assert {(g["status"], g["reason"]) for g in first} == {("skipped", "deferred to wave 2")}
+    assert {g["kind"] for g in first} >= {"ike", "child", "bgp"}
+    assert report["waves"][0]["health"]["counts"]["skipped"] == sum(g["count"] for g in first)
     second = {c["name"]: c for c in checks(report, 2)}
     tunnels = {t.name for t in compile_fabric(Fabric.model_validate(fabric_data())).tunnels}
     for gw in GATEWAYS:
@@ -278,8 +303,11 @@ def test_clean_deploy_is_validated_confirmed_and_a_second_run_changes_nothing(
     bgp = [c for c in second.values() if c["kind"] == "bgp"]
     assert len(bgp) == 12 and {c["status"] for c in bgp} == {"pass"}  # session + prefixes
     assert any(c["observed"] == "1 prefix(es) received" for c in bgp)
-    routes = [c for c in second.values() if c["kind"] in ("route", "ping")]
-    assert routes and {c["status"] for c in routes} == {"not-applicable"}
+    routes = [g for g in not_evaluated(report, 2) if g["kind"] in ("route", "ping")]
+    assert {g["kind"] for g in routes} == {"route", "ping"}
+    assert {g["status"] for g in routes} == {"not-applicable"}
+    assert {g["reason"] for g in routes} == {"the driver's get_state has no routing table",
+                                             "the driver's get_state cannot ping"}
     for gw in GATEWAYS:
         assert "<name>DCVPN-GW-" in lab.running(gw) or "DCVPN" in lab.running(gw)
         assert not lab.pending(gw)
@@ -413,6 +441,44 @@ def test_a_lock_held_elsewhere_is_a_clear_error_and_nothing_changes(lab: Lab) ->
     assert {outcomes(report)[g] for g in ("dp1-gw1", "dp3-gw1")} == {"not-run"}
     for gw in GATEWAYS:
         assert lab.commits(gw) == commits[gw] and "DCVPN" not in lab.running(gw)
+        assert lab.candidate_released(gw)  # the diff's loaded candidates were discarded
+
+
+def test_the_diff_candidate_is_committed_as_loaded_and_later_waves_are_released_on_failure(
+        fast_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit uses the candidate the diff loaded (one load per device); when the canary
+    fails, the later waves' loaded candidates are discarded and their locks freed."""
+    lab = fast_lab
+    loads: dict[str, int] = {}
+    original_load = deploy_flow.commit_device.__globals__["_load_and_diff"]
+
+    def counting(driver: Any, config: str) -> Any:
+        loads[driver.target.name] = loads.get(driver.target.name, 0) + 1
+        return original_load(driver, config)
+
+    monkeypatch.setitem(deploy_flow.commit_device.__globals__, "_load_and_diff", counting)
+    code, report = lab.deploy("--workers", "3", "--confirm-timeout", "120")
+    assert code == Exit.OK and outcomes(report) == dict.fromkeys(GATEWAYS, "confirmed")
+    assert loads == dict.fromkeys(GATEWAYS, 1)
+    for gw in GATEWAYS:
+        assert lab.candidate_released(gw)
+
+    lab.write_fabric(fabric_data("cbc"))
+    before = {gw: lab.running(gw) for gw in GATEWAYS}
+    original = deploy_flow.Deployer._commit
+
+    def lose_the_canary(self: deploy_flow.Deployer, wave: Any) -> Any:
+        found = original(self, wave)
+        lab.cut_off("dp1-gw1")
+        return found
+
+    monkeypatch.setattr(deploy_flow.Deployer, "_commit", lose_the_canary)
+    code, report = lab.deploy("--canary", "dp1", "--confirm-timeout", "120", "--settle", "3")
+    assert code == Exit.DEVICE
+    assert outcomes(report) == {"dp1-gw1": "unreachable", "dp2-gw1": "not-run",
+                                "dp3-gw1": "not-run"}
+    for gw in ("dp2-gw1", "dp3-gw1"):  # diffed and loaded, never committed: released
+        assert lab.running(gw) == before[gw] and lab.candidate_released(gw)
 
 
 # --- pending deploys: confirm / rollback --------------------------------------------------------

@@ -9,7 +9,15 @@ from fabric_factory import fabric, site
 
 from drivers.base import BgpSession, ChildSa, DeviceState, IkeSa
 from inventory.topology import compile_fabric
-from tasks.health import CheckStatus, GatePlan, Round, evaluate, gate_plan, wait_healthy
+from tasks.health import (
+    CheckStatus,
+    GatePlan,
+    Round,
+    evaluate,
+    gate_plan,
+    summary_groups,
+    wait_healthy,
+)
 from tasks.health_reader import StateReader
 from tasks.validate_expect import GatewayExpect, expect_fabric
 from tasks.validate_observed import DeviceReader, ReadError
@@ -58,6 +66,20 @@ def test_a_wave_checks_both_ends_of_its_tunnels_and_defers_later_peers() -> None
     assert deferred["ike s1-gw1 s1-s2-p0"] == "not checked: deferred: s2-gw1 changes in wave 2"
     assert "child s2-gw1 s1-s2-p0" in deferred and "ike s2-gw1 s2-s3-p0" not in deferred
     assert all(c.status is CheckStatus.SKIPPED for c in plan.deferred)
+
+
+def test_checks_not_evaluated_are_grouped_by_the_wave_that_checks_them() -> None:
+    plan = gate_plan(expected(), [A], later={B: 2, C: 3})
+    checks = evaluate(plan, readers(plan, {g: healthy_state(g) for g in (A, B, C)}), PREFIXES)
+    groups = summary_groups(checks)
+    skipped = {(g["kind"], g["reason"]): g for g in groups if g["status"] == "skipped"}
+    # s1-s2 waits for s2 (wave 2), s1-s3 for s3 (wave 3); each end's IKE check is one check
+    assert skipped[("ike", "deferred to wave 2")]["count"] == 2
+    assert skipped[("ike", "deferred to wave 3")]["gateways"] == [A, C]
+    # every check not evaluated is in exactly one group, none evaluated is
+    assert sum(int(str(g["count"])) for g in groups) == sum(
+        1 for c in checks if c.status in (CheckStatus.SKIPPED, CheckStatus.NOT_APPLICABLE))
+    assert not any(g["status"] in ("pass", "fail") for g in groups)
 
 
 def test_state_answers_pass_what_they_show_and_name_what_they_do_not() -> None:
