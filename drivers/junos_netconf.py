@@ -11,6 +11,8 @@
                     holds across sessions); with t: <confirmed/> + <confirm-timeout> in whole
                     minutes (drivers.timers, never 0), returns the seconds armed. The
                     candidate stays held until confirm / rollback / discard / close.
+                    A candidate with a PKI section (drivers.junos_pki) then gets its
+                    certificates loaded; a failed load rolls a confirmed commit back.
     confirm         a plain commit-configuration: on Junos any later commit confirms.
     rollback        pending: load rollback 1 + commit (restores, stops the timer); else the
                     newest earlier configuration that differs from the running one.
@@ -32,6 +34,7 @@ from drivers.base import ConfigDiff, DeviceState, DeviceTarget, LoadMode
 from drivers.errors import (
     CommitError,
     CommitPendingError,
+    ConnectError,
     DriverError,
     LoadError,
     LockError,
@@ -39,6 +42,7 @@ from drivers.errors import (
     UnsupportedError,
 )
 from drivers.junos_oper import STATE_RPCS, device_state
+from drivers.junos_pki import PkiBundle, diff_lines, install, plan, read_device, split_candidate
 from drivers.junos_replace import replace_document
 from drivers.ncclient_session import (
     DeviceError,
@@ -180,6 +184,7 @@ class JunosNetconfDriver:
         self._mode = CANDIDATE_MODES[mode]
         self._session: Any = None
         self._held = False
+        self._pki: PkiBundle | None = None  # certificates to load after the commit
 
     # --- session ----------------------------------------------------------------------
 
@@ -250,6 +255,7 @@ class JunosNetconfDriver:
         return pretty(self._configuration(RPC["running"], "read the running configuration"))
 
     def load_candidate(self, config: str, mode: LoadMode = LoadMode.REPLACE) -> None:
+        config, self._pki = split_candidate(config, self.target.name)  # drivers.junos_pki
         fmt = config_format(config)
         if mode is LoadMode.REPLACE and fmt != "xml":
             raise LoadError(f"{self.target.name}: replace needs the rendered XML "
@@ -277,10 +283,19 @@ class JunosNetconfDriver:
         native = self._native_diff()
         running = pretty(self._configuration(RPC["running"], "read the running configuration"))
         candidate = pretty(self._configuration(RPC["candidate"], "read the candidate"))
-        return ConfigDiff(native=mask_secrets(native + "\n") if native.strip() else "",
-                          unified=unified_diff(running, candidate))
+        pki = self._pki_diff()
+        return ConfigDiff(native=(mask_secrets(native + "\n") if native.strip() else "") + pki,
+                          unified=unified_diff(running, candidate) + pki)
+
+    def _pki_diff(self) -> str:
+        """The certificates the commit would load (drivers.junos_pki), as diff lines."""
+        if self._pki is None:
+            return ""
+        device = read_device(self._rpc, self._pki)
+        return diff_lines(self._pki, device, plan(self._pki, device))
 
     def discard(self) -> None:
+        self._pki = None
         if self._held:
             self._rpc(RPC["load_rollback"].format(index=0), "discard the candidate")
             self._release()
@@ -319,10 +334,32 @@ class JunosNetconfDriver:
         self._take()
         self._commit("commit confirmed" if timer else "commit",
                      timer.value if timer else None)
+        self._load_certificates(pending=timer is not None)
         if timer is None:
             self._release()
             return None
         return timer.seconds
+
+    def _load_certificates(self, pending: bool) -> None:
+        """After the commit (a CA certificate needs its ca-profile committed): load what
+        differs. A failure rolls a pending confirmed commit back; a plain commit stays."""
+        bundle, self._pki = self._pki, None
+        if bundle is None:
+            return
+        try:
+            install(self._rpc, bundle, plan(bundle, read_device(self._rpc, bundle)))
+        except ConnectError:
+            raise
+        except DriverError as exc:
+            undone = "the configuration stays committed"
+            if pending:
+                try:
+                    self.rollback()
+                    undone = "the confirmed commit was rolled back"
+                except DriverError:
+                    undone = "rolling the confirmed commit back failed too: its timer does"
+            raise CommitError(f"{self.target.name}: the certificates could not be loaded "
+                              f"({exc}); {undone}") from None
 
     def _nothing_pending(self, history: list[CommitEntry], what: str) -> NoPendingCommitError:
         name = self.target.name

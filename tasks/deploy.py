@@ -39,6 +39,7 @@ from tasks.pki.deploy_material import (
     resolve_keys,
     strongswan_credentials,
     uses_certificates,
+    with_device_certificates,
 )
 from tasks.pki.files import default_secrets_dir
 from tasks.pki.psk import resolve_secrets
@@ -79,6 +80,7 @@ class HeldCandidate:
     digest: str
     view: dict[str, str]
     owner: object
+    text: str  # the rendered candidate, secret references unresolved
 
 
 def _digest(resolved: str) -> str:
@@ -130,7 +132,8 @@ def rendered_candidate(task: Task, pki_dir: str | None = None) -> str:
     name = CANDIDATE_FILES.get(key)
     if name is None:
         raise UnsupportedError(f"{host.name}: no candidate file for {key[0]} over {key[1]}")
-    return render_gateway(compiled, host.name, pki)[name]
+    config = render_gateway(compiled, host.name, pki)[name]
+    return with_device_certificates(key, config, pki, host.name)  # JunOS: drivers.junos_pki
 
 
 def resolve(task: Task, config: str, secrets_dir: str | None,
@@ -209,7 +212,7 @@ def diff_device(task: Task, config: str | None = None, secrets_dir: str | None =
         diff = _load_and_diff(driver, resolved)
         view = _diff_view(diff, values)
         if hold and not diff.empty and _platform_key(task) in HOLDS_CANDIDATE:
-            task.host.data[HELD] = HeldCandidate(_digest(resolved), view, driver)
+            task.host.data[HELD] = HeldCandidate(_digest(resolved), view, driver, text)
         else:
             driver.discard()
     outcome.update(diff=view, changed=not diff.empty)
@@ -223,10 +226,15 @@ def commit_device(task: Task, confirm_timeout: int | None, config: str | None = 
 
     result: diff, committed, armed_seconds (what the device really armed), dry_run.
     """
-    text = config if config is not None else rendered_candidate(task, pki_dir)
+    held = task.host.data.pop(HELD, None)
+    if config is not None:
+        text = config
+    elif isinstance(held, HeldCandidate):  # rendered from this run's model by the diff
+        text = held.text
+    else:
+        text = rendered_candidate(task, pki_dir)
     resolved, values = resolve(task, text, secrets_dir, pki_dir)
     dry_run = bool(task.is_dry_run(dry_run))
-    held = task.host.data.pop(HELD, None)
     with _no_secrets(values):
         driver = driver_for(task)
         if (isinstance(held, HeldCandidate) and held.owner is driver

@@ -30,6 +30,7 @@ from lab.emulators.junos_checks import commit_check
 from lab.emulators.junos_config import JunosRules, edit_path, native_choices, normalize_loaded
 from lab.emulators.junos_diff import compare
 from lab.emulators.junos_oper import JUNOS_NS, VERSION, duration, sub, utc
+from lab.emulators.junos_pki import JunosPki
 from lab.emulators.junos_print import to_set, to_text
 from lab.emulators.junos_text import apply_set_commands, parse_text
 from lab.emulators.oper_junos_extract import junos_intent
@@ -166,6 +167,8 @@ class JunosDevice(NetconfDevice):
             "get-security-associations-information": self._ipsec_sas,
             "get-bgp-summary-information": self._bgp_summary,
         }
+        self.pki = JunosPki(self._ca_profiles)  # file-put, <command> pki load, show pki
+        self.handlers.update(self.pki.handlers())
 
     # --- sessions, locks, views ----------------------------------------------------------
 
@@ -183,6 +186,11 @@ class JunosDevice(NetconfDevice):
         last = self.store.history[0]
         return self._intent.get(last, lambda: junos_intent(last.config, self.peers.gateway),
                                 float(last.seconds))
+
+    def _ca_profiles(self) -> set[str]:
+        """ca-profile names of the committed configuration (a CA certificate needs one)."""
+        return {text_of(child(p, "name")) for p in self.store.running.iterfind(
+            "security/pki/ca-profile")}
 
     def shutdown(self) -> None:
         self.peers.close()

@@ -27,13 +27,13 @@ Delivery per platform ("deploy": `dcvpn deploy --pki-dir` installs it; "manual":
 operational step dcvpn does not do yet, named in a note on every diff/deploy with a PKI
 directory; [U]: vendor behaviour not verified on a device):
 
-| step        | strongSwan             | IOS-XE ssh             | IOS-XE netconf | JunOS  |
-|-------------|------------------------|------------------------|----------------|--------|
-| references  | render                 | render (trustpoint)    | render         | render |
-| CA cert     | deploy: x509ca/ca.pem  | deploy: chain (1)      | manual (1)     | manual (4) |
-| device cert | deploy: x509/<gw>.pem  | deploy: chain (1)      | manual (1)     | manual (4) |
-| private key | deploy: private/ 0600  | manual: pki import (2) | manual (2)     | manual (4) |
-| CRL         | deploy: x509crl/       | not delivered (3)      | not delivered  | manual (4) |
+| step        | strongSwan             | IOS-XE ssh             | IOS-XE netconf | JunOS       |
+|-------------|------------------------|------------------------|----------------|-------------|
+| references  | render                 | render (trustpoint)    | render         | render      |
+| CA cert     | deploy: x509ca/ca.pem  | deploy: chain (1)      | manual (1)     | deploy (4)  |
+| device cert | deploy: x509/<gw>.pem  | deploy: chain (1)      | manual (1)     | deploy (4)  |
+| private key | deploy: private/ 0600  | manual: pki import (2) | manual (2)     | deploy (4)  |
+| CRL         | deploy: x509crl/       | not delivered (3)      | not delivered  | deploy (4)  |
 
 The lab installs the same strongSwan files itself (`dcvpn lab up --pki-dir`, `dcvpn lab
 reload-creds`, from `delivery.strongswan_files`), byte for byte what a deploy installs, so a
@@ -63,16 +63,20 @@ running configuration: `configure replace` does not bring back the previous key)
 (3) The fabric CA publishes no CRL distribution point, and the trustpoint's `revocation-check
 crl none` accepts a peer when no CRL is at hand: IOS-XE gateways do not refuse a revoked
 peer (strongSwan and JunOS gateways, which hold the CRL, do). A known gap.
-(4) JunOS, not done: the configuration only refers to the certificates (ca-profile DCVPN-CA,
-`ike policy ... certificate local-certificate <gw>`). The plan: copy ca.pem, crl.pem, <gw>.pem
-and <gw>.key to /var/tmp (SCP/SFTP over the NETCONF host's SSH, as PyEZ's jnpr.junos.utils.scp
-does), run `request security pki ca-certificate load ca-profile DCVPN-CA filename ca.pem`,
-`request security pki local-certificate load certificate-id <gw> filename <gw>.pem key
-<gw>.key` and `request security pki crl load ca-profile DCVPN-CA filename crl.pem` as CLI over
-NETCONF (`<command>` RPC: the published junos-es 24.4R1 RPC YANG models no `request security
-pki` command, only the checks get-pki-ca-certificate, get-pki-local-certificate and
-get-pki-crl), delete the key file, then commit the configuration. Needs file upload and those
-commands in the JunOS emulator.
+(4) JunOS: the configuration refers to the certificates (ca-profile DCVPN-CA, `ike policy ...
+certificate local-certificate <gw>`); the candidate carries a PKI section after the
+<configuration> document (CA, certificate, CRL, the key as a reference:
+deploy_material.with_device_certificates), which drivers/junos_pki.py diffs against `show
+security pki` and loads after the configuration commit: `<file-put>` to /var/tmp (key 0600),
+`request security pki ca-certificate load` / `crl load` / `local-certificate load ... key` as
+`<command>` RPCs (the junos-es 24.4R1 RPC YANG models no `request security pki` command, only
+get-pki-ca-certificate, get-pki-local-certificate and get-pki-crl), then `<file-delete>` of
+every uploaded file, the key first. Only what differs is loaded (serial and fingerprint, CRL
+number and revoked serials); a renewal clears the old local certificate and loads the new one
+under the same certificate-id. A failed load rolls the confirmed commit back. Loaded
+certificates are not configuration: a rollback leaves the new pair (valid, same CA) in place.
+Intermediates of an ACME chain are not loaded (one ca-profile: the root). [U]: the CA load's
+confirmation prompt in a <command> RPC, <file-put> in a NETCONF session, a PKCS#8 key file.
 """
 
 from tasks.pki.errors import (

@@ -8,15 +8,17 @@ devices keep what they have). The lab's PKI covers only the gateways the lab run
 (strongSwan): a gateway it has no certificate for gets none (an emulated one keeps what it
 has); a `--pki-dir` must cover every selected gateway (checked before any device).
 
-The key is a secret like a PSK: the candidate holds `${dcvpn-secret:pki-key/<gateway>}` and
-tasks/deploy.py resolves it right before the driver gets the text, registering the key PEM and
-each of its base64 lines with the log filter and the scrubber, so no diff, report, log or
-error message can show it.
+JunOS gateways get a PKI section appended to their candidate (with_device_certificates;
+drivers/junos_pki.py loads it after the commit). The key is a secret like a PSK: the
+candidate holds `${dcvpn-secret:pki-key/<gateway>}` and tasks/deploy.py resolves it right
+before the driver gets the text, registering the key PEM and each of its base64 lines with the
+log filter and the scrubber, so no diff, report, log or error message can show it.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.junos_pki import PkiBundle, pack_candidate
 from drivers.strongswan_creds import CA_FILE, CERT_FILE, CRL_FILE, KEY_FILE
 from inventory.model import Platform, Transport
 from inventory.topology import CompiledFabric
@@ -26,6 +28,7 @@ from tasks.pki.errors import PkiError
 from tasks.pki.keys import Passphrase
 from tasks.pki.store import Layout
 from tasks.render_context import SECRET_PREFIX, secret_ref
+from tasks.render_junos import CA_PROFILE
 
 KEY_KIND = "pki-key"
 KEY_REF_PREFIX = f"{SECRET_PREFIX}{KEY_KIND}/"
@@ -74,9 +77,14 @@ NOT_INSTALLED: dict[tuple[Platform, Transport], str] = {
     (Platform.IOSXE, Transport.NETCONF): "certificates and private key are not installed "
     "over NETCONF (the chain has no content in Cisco-IOS-XE-crypto): import them on the "
     "device, or deploy over ssh",
-    (Platform.JUNOS, Transport.NETCONF): "certificates and private key are not installed by "
-    "dcvpn: load them with request security pki ca-certificate load / local-certificate load",
 }
+# platforms whose driver loads certificates and key itself from a PKI section appended to the
+# candidate (JunOS: drivers.junos_pki, after the configuration commit)
+LOADED_BY_DRIVER: frozenset[tuple[Platform, Transport]] = frozenset({
+    (Platform.JUNOS, Transport.NETCONF),
+})
+# the platforms whose key a PKI-directory check must decrypt before any device is touched
+KEY_DELIVERED = frozenset({Platform.STRONGSWAN, Platform.JUNOS})
 
 
 def not_installed(compiled: CompiledFabric, gateways: list[str],
@@ -104,7 +112,7 @@ def check_pki_dir(compiled: CompiledFabric, pki_dir: Path, gateways: list[str],
     for name in gateways:
         if not strict and not covers(pki_dir, name):
             continue
-        if platforms.get(name) is Platform.STRONGSWAN:
+        if platforms.get(name) in KEY_DELIVERED:
             load_material(pki_dir, name, passphrase or Passphrase.from_env())
         else:
             device_pems(pki_dir, name)
@@ -120,6 +128,19 @@ def strongswan_credentials(pki_dir: Path, gateway: str,
     material = load_material(pki_dir, gateway, passphrase or Passphrase.from_env())
     return {CERT_FILE: material.cert_pem.decode(), CA_FILE: material.ca_pem.decode(),
             CRL_FILE: material.crl_pem.decode(), KEY_FILE: key_ref(gateway)}
+
+
+def with_device_certificates(key: tuple[Platform, Transport], config: str,
+                             pki_dir: Path | None, gateway: str) -> str:
+    """The candidate of a LOADED_BY_DRIVER gateway with its PKI section (CA, certificate, CRL
+    and the key as a reference, resolved like a PSK); any other candidate as it is.
+
+    Intermediates of an ACME chain are not part of it: JunOS has one ca-profile (the root)."""
+    if pki_dir is None or key not in LOADED_BY_DRIVER:
+        return config
+    pems = device_pems(pki_dir, gateway)
+    return pack_candidate(config, PkiBundle(CA_PROFILE, gateway, pems.ca, pems.cert,
+                                            key_ref(gateway), pems.crl))
 
 
 def key_refs(text: str) -> list[str]:
