@@ -13,6 +13,8 @@ from inventory.addressing import MAX_PLANES, link_size, tunnel_id
 from inventory.crypto import CIPHERS, DH_GROUPS, INTEGRITY
 from inventory.errors import TopologyError
 from inventory.findings import Finding, Path, Severity, format_path
+from inventory.lint_anycast import ANYCAST_RULES
+from inventory.lint_multihomed import MULTIHOMED_RULES
 from inventory.loader import LoadedFabric, SourceMap
 from inventory.model import Fabric, Gateway, Platform, Site, Topology
 from inventory.platforms import CAPABILITIES, DATA_PLANE_LIMITS
@@ -518,6 +520,17 @@ def dup_probe(ctx: Context) -> Iterator[tuple[Path, str]]:
     for i, site in enumerate(ctx.fabric.sites):
         yield from _duplicates(((("sites", i, "probes", k, "name"), p.name)
                                 for k, p in enumerate(site.probes)), "probe name")
+
+
+def _on_fabric(check: Callable[[Fabric], Iterator[tuple[Path, str]]]
+               ) -> Callable[[Context], Iterator[tuple[Path, str]]]:
+    return lambda ctx: check(ctx.fabric)
+
+
+RULES += [Rule(r.code, r.severity, r.summary, _on_fabric(r.check))
+          for r in ANYCAST_RULES]  # DCV320-DCV329 (inventory.lint_anycast)
+RULES += [Rule(r.code, r.severity, r.summary, _on_fabric(r.check))
+          for r in MULTIHOMED_RULES]  # DCV300-DCV309 (inventory.lint_multihomed)
 
 
 def lint(loaded: LoadedFabric, select: set[str] | None = None) -> list[Finding]:

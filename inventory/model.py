@@ -216,6 +216,15 @@ class Gateway(_Frozen):
     os_version: str | None = None
     # IKE identity (FQDN); defaults to <gateway>.<fabric>.dcvpn
     ike_id: str | None = None
+    # More public (underlay) addresses besides public_ip, which stays the primary IKE
+    # endpoint; strongSwan moves its SAs between them with MOBIKE (README "Multihomed
+    # gateways (MOBIKE)").
+    uplinks: tuple[IPv4Address, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[IPv4Address, ...]:
+        """public_ip, then the uplinks: every underlay address of the gateway."""
+        return (self.public_ip, *self.uplinks)
 
     @field_validator("host")
     @classmethod
@@ -249,6 +258,12 @@ class Site(_Frozen):
     gateways: tuple[Gateway, ...] = Field(min_length=1)
     data_plane: DataPlane | None = None
     probes: tuple[AppProbe, ...] = ()
+    # Hub sites only: one public IP that every gateway of the site serves; spokes build one
+    # tunnel per spoke gateway to it (README "Anycast hub endpoints").
+    anycast_ip: IPv4Address | None = None
+    # The IKE identity all gateways of the site use on anycast tunnels; defaults to
+    # <site>.anycast.<fabric>.dcvpn.
+    anycast_id: str | None = None
 
 
 class Fabric(_Frozen):

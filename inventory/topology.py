@@ -5,7 +5,7 @@ output for a site pair does not change when other sites come or go.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
 from itertools import combinations
@@ -25,6 +25,26 @@ def ike_identity(fabric: Fabric, gateway: Gateway) -> str:
     return gateway.ike_id or f"{gateway.name}.{fabric.fabric.name}.{IDENTITY_DOMAIN}"
 
 
+ANYCAST_LABEL = "anycast"
+
+
+def anycast_identity(fabric: Fabric, site: Site) -> str:
+    """The IKE identity every gateway of an anycast hub site uses on its anycast tunnels.
+
+    Four labels, so it never equals a derived gateway identity (three labels; names hold no
+    dot) even when a gateway is named like its site.
+    """
+    return site.anycast_id or f"{site.name}.{ANYCAST_LABEL}.{fabric.fabric.name}.{IDENTITY_DOMAIN}"
+
+
+def anycast_hubs(fabric: Fabric) -> dict[int, Site]:
+    """Site id -> hub site that serves an anycast_ip (full_mesh has no hubs, so none)."""
+    spec = fabric.fabric
+    if spec.topology is Topology.FULL_MESH:
+        return {}
+    return {s.id: s for s in fabric.sites if s.anycast_ip is not None and s.name in spec.hubs}
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     site: str
@@ -36,6 +56,32 @@ class Endpoint:
     if_index: int  # interface number on this gateway (TunnelN / st0.N / XFRM if_id)
     identity: str
     hub: bool
+    # An anycast hub end: every gateway of the site serves it (gateway is the first of them,
+    # public_ip the site's anycast_ip, identity the shared one). Empty for a unicast end.
+    anycast: tuple[str, ...] = ()
+    # The gateway's other public addresses (Gateway.uplinks); never used for an anycast end.
+    uplinks: tuple[IPv4Address, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[IPv4Address, ...]:
+        """Every underlay address this end answers IKE on, the primary (public_ip) first."""
+        return (self.public_ip,) if self.anycast else (self.public_ip, *self.uplinks)
+
+    @property
+    def multihomed(self) -> bool:
+        return len(self.addresses) > 1
+
+    @property
+    def gateways(self) -> tuple[str, ...]:
+        """The gateways that terminate this end."""
+        return self.anycast or (self.gateway,)
+
+    def serves(self, gateway: str) -> bool:
+        return gateway == self.gateway or gateway in self.anycast
+
+    def on(self, gateway: str) -> "Endpoint":
+        """This end as `gateway` (one of `gateways`) renders it."""
+        return self if gateway == self.gateway else replace(self, gateway=gateway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,13 +99,17 @@ class Tunnel:
         a, b = self.endpoints
         return f"{a.site}-{b.site}-p{self.plane}"
 
+    @property
+    def anycast(self) -> bool:
+        return any(e.anycast for e in self.endpoints)
+
     def side(self, gateway: str) -> tuple[Endpoint, Endpoint]:
-        """(local, remote) as seen from `gateway`."""
+        """(local, remote) as seen from `gateway` (any gateway of an anycast end)."""
         a, b = self.endpoints
-        if a.gateway == gateway:
-            return a, b
-        if b.gateway == gateway:
-            return b, a
+        if a.serves(gateway):
+            return a.on(gateway), b
+        if b.serves(gateway):
+            return b.on(gateway), a
         raise KeyError(gateway)
 
 
@@ -71,6 +121,13 @@ class BgpEndpoint:
     asn: int
     role: BgpRole  # how this side treats its neighbor
     export: ExportScope  # own prefixes, or the whole fabric (hubs transit)
+    anycast: tuple[str, ...] = ()  # as Endpoint.anycast
+
+    def serves(self, gateway: str) -> bool:
+        return gateway == self.gateway or gateway in self.anycast
+
+    def on(self, gateway: str) -> "BgpEndpoint":
+        return self if gateway == self.gateway else replace(self, gateway=gateway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +140,10 @@ class BgpSession:
 
     def side(self, gateway: str) -> tuple[BgpEndpoint, BgpEndpoint]:
         a, b = self.endpoints
-        if a.gateway == gateway:
-            return a, b
-        if b.gateway == gateway:
-            return b, a
+        if a.serves(gateway):
+            return a.on(gateway), b
+        if b.serves(gateway):
+            return b.on(gateway), a
         raise KeyError(gateway)
 
 
@@ -198,10 +255,16 @@ def compile_fabric(fabric: Fabric) -> CompiledFabric:
     tunnels: list[Tunnel] = []
     sessions: list[BgpSession] = []
     by_gateway: dict[str, list[int]] = {}
+    anycast = anycast_hubs(fabric)
 
     for lo_id, hi_id in pairs:
         lo, hi = sites[lo_id], sites[hi_id]
+        # A non-hub site reaches an anycast hub with one tunnel per own gateway, to the
+        # anycast address; hub pairs stay unicast (anycast at both ends would be ambiguous).
+        via = _anycast_end(anycast, lo, hi, hub_names)
         planes = max(len(lo.gateways), len(hi.gateways))
+        if via is not None:
+            planes = len((hi if via is lo else lo).gateways)
         for plane in range(planes):
             gw_lo = lo.gateways[plane % len(lo.gateways)]
             gw_hi = hi.gateways[plane % len(hi.gateways)]
@@ -221,18 +284,47 @@ def compile_fabric(fabric: Fabric) -> CompiledFabric:
             ends = (
                 Endpoint(lo.name, lo.id, gw_lo.name, gw_lo.platform, gw_lo.public_ip, ip_lo,
                          if_index(hi.id, plane), ike_identity(fabric, gw_lo),
-                         lo.name in hub_names),
+                         lo.name in hub_names, uplinks=gw_lo.uplinks),
                 Endpoint(hi.name, hi.id, gw_hi.name, gw_hi.platform, gw_hi.public_ip, ip_hi,
                          if_index(lo.id, plane), ike_identity(fabric, gw_hi),
-                         hi.name in hub_names),
+                         hi.name in hub_names, uplinks=gw_hi.uplinks),
             )
+            if via is not None:
+                ends = _with_anycast(fabric, ends, via)
             index = len(tunnels)
             tunnels.append(Tunnel(tid, plane, ends, net, mtu, mss, encap))
             sessions.append(_session(fabric, tid, plane, ends, lo, hi, hub_names, ibgp))
-            by_gateway.setdefault(gw_lo.name, []).append(index)
-            by_gateway.setdefault(gw_hi.name, []).append(index)
+            for end in ends:
+                for name in end.gateways:
+                    by_gateway.setdefault(name, []).append(index)
 
     return CompiledFabric(fabric, tuple(tunnels), tuple(sessions), tuple(pairs), by_gateway)
+
+
+def _anycast_end(anycast: dict[int, Site], lo: Site, hi: Site,
+                 hubs: set[str]) -> Site | None:
+    """The anycast hub of a (hub, non-hub) pair, if that hub serves an anycast_ip."""
+    for hub, other in ((lo, hi), (hi, lo)):
+        if hub.id in anycast and other.name not in hubs:
+            return hub
+    return None
+
+
+def _with_anycast(fabric: Fabric, ends: tuple[Endpoint, Endpoint],
+                  hub: Site) -> tuple[Endpoint, Endpoint]:
+    address = hub.anycast_ip
+    assert address is not None
+    first = hub.gateways[0]
+    names = tuple(gw.name for gw in hub.gateways)
+
+    def shared(e: Endpoint) -> Endpoint:
+        if e.site_id != hub.id:
+            return e
+        return replace(e, gateway=first.name, platform=first.platform,
+                       public_ip=address, identity=anycast_identity(fabric, hub),
+                       anycast=names)
+
+    return shared(ends[0]), shared(ends[1])
 
 
 def _session(fabric: Fabric, tid: int, plane: int, ends: tuple[Endpoint, Endpoint],
@@ -258,8 +350,10 @@ def _session(fabric: Fabric, tid: int, plane: int, ends: tuple[Endpoint, Endpoin
         tunnel_id=tid,
         plane=plane,
         endpoints=(
-            BgpEndpoint(lo.name, a.gateway, a.inner_ip, asn(lo), role(lo, hi), export(lo)),
-            BgpEndpoint(hi.name, b.gateway, b.inner_ip, asn(hi), role(hi, lo), export(hi)),
+            BgpEndpoint(lo.name, a.gateway, a.inner_ip, asn(lo), role(lo, hi), export(lo),
+                        a.anycast),
+            BgpEndpoint(hi.name, b.gateway, b.inner_ip, asn(hi), role(hi, lo), export(hi),
+                        b.anycast),
         ),
         local_pref=200 - 10 * plane,
         med=10 * plane,

@@ -128,7 +128,7 @@ def _credentials(state: LabState, compiled: CompiledFabric, names: list[str],
 
 def _routes_to(state: LabState, lab: LabPlan, new: Sequence[LabGateway]) -> None:
     """Host routes to the new gateways' public IPs in their running peers' namespaces."""
-    fresh = {gw.public_ip for gw in new}
+    fresh = {a for gw in new for a in (gw.public_ip, *gw.uplinks)}
     names = {gw.name for gw in new}
     for gw in lab.gateways:
         if gw.name in names or gw.name not in state.gateways:

@@ -74,6 +74,16 @@ def add_route(ns: str, prefix: str, dev: str) -> None:
     run([IP, "route", "replace", prefix, "dev", dev], ns=ns)
 
 
+def sysctl(ns: str, settings: Sequence[str]) -> None:
+    """`sysctl -w key=value ...` inside `ns` (per-namespace network settings)."""
+    run(["sysctl", "-qw", *settings], ns=ns)
+
+
+def set_link(ns: str, dev: str, state: str) -> None:
+    """`ip link set DEV up|down` inside `ns` (a lab uplink lost or restored)."""
+    run([IP, "-n", ns, "link", "set", dev, state])
+
+
 def batch(ns: str, commands: Sequence[str]) -> None:
     """Several `ip` commands (without the leading `ip`) in one process, inside `ns`."""
     if commands:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from inventory.topology import CompiledFabric
 from tasks.validate import READINESS, check_gateway
+from tasks.validate_anycast import holder_checks
 from tasks.validate_checks import CheckResult, Kind
 from tasks.validate_expect import expect_fabric
 from tasks.validate_strongswan import LocalGateway, StrongswanReader
@@ -31,7 +32,8 @@ def poll(compiled: CompiledFabric, lab_dir: Path, gateways: Sequence[str],
         return check_gateway(expected[name], reader, scope, kinds)
 
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, max(len(gateways), 1))) as pool:
-        return [r for batch in pool.map(one, gateways) for r in batch]
+        results = [r for batch in pool.map(one, gateways) for r in batch]
+    return results + holder_checks(expected, results)
 
 
 def summary(results: Sequence[CheckResult]) -> str:

@@ -33,7 +33,7 @@ from lab.errors import LabError
 from lab.files import check_reachable, credential_files, gateway_files, make_pki, make_psks
 from lab.ready import wait_ready
 from lab.state import LabState, locked
-from lab.topology import BRIDGE, UPLINK, LabGateway, LabPlan, plan
+from lab.topology import BRIDGE, MULTIHOMED_SYSCTLS, LabGateway, LabPlan, plan
 from tasks.pki.errors import PkiError
 from tasks.pki.keys import Passphrase
 from tasks.render_strongswan import initiator_rank
@@ -100,17 +100,18 @@ def attach(state: LabState, lab: LabPlan, gateways: Sequence[LabGateway]) -> Non
     for gw in gateways:
         state.add_namespace(gw.namespace)
         netns.create(gw.namespace)
-        netns.veth(gw.namespace, UPLINK, lab.underlay, gw.bridge_port)
-        commands = [f"link set {UPLINK} mtu {lab.mtu} up",
-                    f"addr add {gw.public_ip}/32 dev {UPLINK}"]
-        commands += [f"route add {peer}/32 dev {UPLINK}" for peer in gw.peers]
+        for port in gw.ports:
+            netns.veth(gw.namespace, port.device, lab.underlay, port.port)
+        if gw.uplinks:
+            netns.sysctl(gw.namespace, MULTIHOMED_SYSCTLS)
+        commands = gw.cabling(lab.mtu)
         for lan in gw.lans:
             commands += [f"link add {lan.device} type veth peer name {lan.peer}",
                          f"link set {lan.peer} up", f"link set {lan.device} up",
                          f"addr add {lan.address} dev {lan.device}"]
         netns.batch(gw.namespace, commands)
-    netns.batch(lab.underlay, [f"link set {gw.bridge_port} master {BRIDGE} mtu {lab.mtu} up"
-                               for gw in gateways])
+    netns.batch(lab.underlay, [f"link set {port.port} master {BRIDGE} mtu {lab.mtu} up"
+                               for gw in gateways for port in gw.ports])
 
 
 def _interfaces(gw: LocalGateway, deadline: float) -> None:
@@ -172,7 +173,11 @@ def responders_first(compiled: CompiledFabric, gateways: Sequence[LocalGateway]
     tunnel down for good. Between two strongSwan gateways the lower initiator_rank initiates,
     so loading in descending rank is enough.
     """
-    rank = {e.gateway: initiator_rank(e) for t in compiled.tunnels for e in t.endpoints}
+    rank: dict[str, tuple[int, int]] = {}
+    for t in compiled.tunnels:
+        for e in t.endpoints:
+            for name in e.gateways:  # every gateway of an anycast end, which only responds
+                rank[name] = max(rank.get(name, (0, 0)), initiator_rank(e))
     return sorted(gateways, key=lambda gw: rank.get(gw.name, (0, 0)), reverse=True)
 
 

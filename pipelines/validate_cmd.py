@@ -44,6 +44,7 @@ from tasks.health_checks import check_child_state, check_ike_state
 from tasks.health_reader import StateReader
 from tasks.lab_devices import LabDevicesError, load_lab_devices
 from tasks.validate import validate
+from tasks.validate_anycast import holder_checks
 from tasks.validate_checks import CheckResult, Kind, skipped
 from tasks.validate_expect import expect_fabric
 from tasks.validate_observed import DeviceReader, IkeSa, ReadError
@@ -179,6 +180,7 @@ def _validate(args: argparse.Namespace) -> int:
     results += run_checks(args.fabric, compiled, scope, lambda gw: emulated[gw], args.shard,
                           kinds=frozenset({Kind.BGP}), hosts=list(emulated))
     results += _emulated_sa_checks(compiled, emulated, args.shard)
+    results += holder_checks(expect_fabric(compiled), results)
     results = sorted((_emulated_peer(r, set(emulated)) for r in results),
                      key=lambda r: (r.kind, r.gateway, r.subject))
     if args.junit:

@@ -116,7 +116,8 @@ def read_gateway(compiled: CompiledFabric, lab_dir: Path, gateway: str,
         bgp = parse_bgp_neighbors(_vtysh_json(gw, "show bgp neighbors json", timeout))
     except (OSError, subprocess.TimeoutExpired) as exc:
         errors["bgpd"] = f"vtysh {gw.vty_dir}: {exc}"
-    peers = {str(t.side(gateway)[1].public_ip): t.name for t, _ in compiled.tunnels_of(gateway)}
+    peers = {str(a): t.name for t, _ in compiled.tunnels_of(gateway)
+             for a in t.side(gateway)[1].addresses}
     log = {}
     try:
         log = read_log(_log_tail(gw.charon_log), peers)

@@ -80,11 +80,11 @@ class StateReader:
         state = self._read()
         out = []
         for tunnel in self._tunnels:
-            remote = str(tunnel.remote_host)
+            remote = {str(a) for a in (tunnel.remote_host, *tunnel.remote_hosts)}
             children = tuple(_child(tunnel.name, c) for c in state.child_sas
-                             if c.remote_address == remote)
+                             if c.remote_address in remote)
             out += [_ike(tunnel, sa, children) for sa in state.ike_sas
-                    if sa.remote_address == remote]
+                    if sa.remote_address in remote]
         return tuple(out)
 
     def bgp_peers(self) -> tuple[BgpPeer, ...]:

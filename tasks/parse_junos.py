@@ -485,8 +485,8 @@ def _set_security(o: JunosObjects, words: list[str]) -> None:
             match rest:
                 case ["ike-policy", value]:
                     gw.ike_policy = value
-                case ["address", value]:
-                    gw.address = value
+                case ["address", value]:  # the first is the primary, the others backups
+                    gw.address = gw.address or value
                 case ["local-address", value]:
                     gw.local_address = value
                 case ["local-identity", "hostname", value]:

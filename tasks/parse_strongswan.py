@@ -127,6 +127,12 @@ def _list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _primary(addrs: Any) -> Any:
+    """The first of a comma list (local_addrs / remote_addrs of a multihomed gateway list its
+    uplinks after its public_ip, which an initiator uses)."""
+    return addrs.split(",")[0].strip() if isinstance(addrs, str) else addrs
+
+
 def proposal_fields(token: str) -> dict[str, Any]:
     """`aes256-sha256-prfsha256-ecp384-esn` -> encryption, integrity, prf, dh_group, esn."""
     parts = token.split("-")
@@ -179,10 +185,10 @@ def from_files(files: dict[str, str]) -> Intent:
             found = [a for a in addresses if IPv4Address(peer) in a.network
                      and a.ip != IPv4Address(peer)]
             inner = found[0] if len(found) == 1 else None
-        publics.add(conn.get("local_addrs"))
+        publics.add(_primary(conn.get("local_addrs")))
         auths.add(conn.get("local", {}).get("auth"))
         out["tunnels"][name] = {
-            "peer_public_ip": conn.get("remote_addrs"), "plane": plane_of(name),
+            "peer_public_ip": _primary(conn.get("remote_addrs")), "plane": plane_of(name),
             "network": str(inner.network) if inner else None,
             "local_inner": str(inner.ip) if inner else None, "remote_inner": peer,
             "local_identity": conn.get("local", {}).get("id"),

@@ -11,6 +11,7 @@ from ipaddress import IPv4Address, IPv4Network
 from inventory.model import DataPlane, Fabric, FabricSpec, Gateway, Site
 from inventory.platforms import default_os_version
 from inventory.topology import BgpEndpoint, BgpSession, CompiledFabric, Endpoint, Tunnel
+from tasks.errors import RenderError
 
 SECRET_PREFIX = "${dcvpn-secret:"
 
@@ -183,3 +184,13 @@ def gateway_view(compiled: CompiledFabric, gateway: str) -> GatewayView:
     view = GatewayView(compiled, site, gw)
     _last_view = view
     return view
+
+
+def require_unicast(view: GatewayView, platform: str) -> None:
+    """Refuse to render anycast termination on a platform that would initiate from the shared
+    address (lint DCV325 says so first)."""
+    held = [tv.name for tv in view.tunnels if tv.local.anycast]
+    if held:
+        raise RenderError(f"{view.gateway.name}: {platform} cannot terminate the anycast "
+                          f"tunnels {', '.join(held)} (responder-only termination is rendered "
+                          "for strongswan gateways only; run dcvpn lint)")

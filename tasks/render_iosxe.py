@@ -27,7 +27,7 @@ from tasks.errors import RenderError
 from tasks.pki.delivery import DevicePems, device_pems
 from tasks.pki.errors import PkiError
 from tasks.pki.store import serial_hex
-from tasks.render_context import GatewayView, TunnelView
+from tasks.render_context import GatewayView, TunnelView, require_unicast
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,6 +400,7 @@ def _peer(view: GatewayView, t: TunnelView) -> Peer:
 
 
 def build_config(view: GatewayView, pems: DevicePems | None = None) -> IosxeConfig:
+    require_unicast(view, "IOS-XE")
     spec = view.spec
     crypto = spec.crypto
     psk = spec.auth.method == "psk"

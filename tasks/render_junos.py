@@ -27,8 +27,9 @@ import jinja2
 
 from inventory.crypto import CIPHERS
 from inventory.model import Platform
+from inventory.multihoming import MULTIHOMING
 from tasks.errors import RenderError
-from tasks.render_context import GatewayView, TunnelView
+from tasks.render_context import GatewayView, TunnelView, require_unicast
 
 # security ike proposal encryption-algorithm
 IKE_ENCRYPTION: dict[str, str] = {
@@ -179,7 +180,9 @@ class Peer:
     psk: Text | None  # a secret reference, never the key
     local_id: Text
     remote_id: Text
-    remote_public_ip: str
+    # `ike gateway address`: the peer's public_ip, then its uplinks as backup peers (Junos
+    # has no MOBIKE: it re-establishes to the next address once DPD declares one dead)
+    remote_addresses: tuple[str, ...]
     address: str  # inner address with prefix length
     mtu: int
 
@@ -357,6 +360,16 @@ def _export_policy(view: GatewayView, t: TunnelView) -> PolicyStatement:
                            (*terms, Term("reject", (), None, None, False, "reject")))
 
 
+def _remote_addresses(t: TunnelView) -> tuple[str, ...]:
+    """`ike gateway address`: "1 primary, upto 4 backups" (junos-es 24.4R1 YANG)."""
+    addresses = tuple(str(a) for a in t.remote.addresses)
+    most = MULTIHOMING[Platform.JUNOS].peer_addresses
+    if most is not None and len(addresses) > most:
+        raise RenderError(f"JunOS takes at most {most} addresses of peer {t.remote.gateway} "
+                          f"({len(addresses)} given; run dcvpn lint)")
+    return addresses
+
+
 def _peer(view: GatewayView, t: TunnelView) -> Peer:
     unit = t.local.if_index
     psk = view.spec.auth.method == "psk"
@@ -369,7 +382,7 @@ def _peer(view: GatewayView, t: TunnelView) -> Peer:
         psk=text(t.psk_ref) if psk else None,
         local_id=text(t.local.identity),
         remote_id=text(t.remote.identity),
-        remote_public_ip=str(t.remote.public_ip),
+        remote_addresses=_remote_addresses(t),
         address=f"{t.local.inner_ip}/{t.tunnel.network.prefixlen}",
         mtu=t.tunnel.mtu,
     )
@@ -399,6 +412,7 @@ def _groups(view: GatewayView) -> tuple[BgpGroup, ...]:
 
 
 def build_config(view: GatewayView) -> JunosConfig:
+    require_unicast(view, "JunOS")
     spec = view.spec
     crypto = spec.crypto
     psk = spec.auth.method == "psk"

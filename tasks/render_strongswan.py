@@ -45,8 +45,9 @@ import jinja2
 
 from inventory.crypto import CIPHERS, DH_GROUPS
 from inventory.durations import format_duration
-from inventory.model import DataPlane, EspPolicy, IkePolicy, Platform
+from inventory.model import MAX_SITE_ID, DataPlane, EspPolicy, IkePolicy, Platform
 from inventory.mtu import IPV4_HEADER, TCP_HEADER
+from inventory.multihoming import MULTIHOMING
 from inventory.topology import CompiledFabric, Endpoint
 from tasks.errors import RenderError
 from tasks.render_context import GatewayView, TunnelView
@@ -81,6 +82,27 @@ DATA_PLANES: dict[DataPlane, DataPlaneStyle] = {
     DataPlane.LIBIPSEC: DataPlaneStyle("kernel-libipsec kernel-netlink", "start", "start",
                                        narrowed=True, routing_table=ROUTING_TABLE),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Retransmit:
+    """charon's IKE retransmission schedule (strongswan.conf `retransmit_*`).
+
+    A dead peer is declared after dpd_delay plus the whole schedule: timeout * base^n for
+    n = 0..tries (charon's default 4 s, 1.8, 5 tries waits 165 s). That window is the
+    failover time of an anycast hub, so gateways with anycast tunnels get a shorter one.
+    """
+
+    timeout: float
+    base: float
+    tries: int
+
+    @property
+    def window(self) -> float:
+        return sum(self.timeout * self.base ** n for n in range(self.tries + 1))
+
+
+ANYCAST_RETRANSMIT = Retransmit(timeout=2.0, base=1.4, tries=3)  # 14.2 s
 
 
 INHERIT = ""  # SaActions: the data plane's start/close action, the model's crypto.dpd.action
@@ -151,13 +173,38 @@ SA_ROLES: dict[TunnelRole, SaActions] = {
 }
 
 
+ANYCAST_RANK = (1 << 32, 0)  # above every site id: an anycast end never initiates
+
+
+MULTIHOMED_OFFSET = MAX_SITE_ID + 1  # subtracted: a multihomed end ranks below every other
+
+
 def initiator_rank(end: Endpoint) -> tuple[int, int]:
-    """Between two strongSwan gateways the lower rank initiates."""
+    """Between two strongSwan gateways the lower rank initiates.
+
+    A multihomed end (Gateway.uplinks) initiates towards single-homed ones: with MOBIKE only
+    the original initiator of an IKE SA moves it to other addresses (RFC 4555 3.2; a
+    responder can only tell the initiator its new address list), so the end that loses an
+    uplink must be the one that decides.
+    """
+    if end.anycast:
+        return ANYCAST_RANK
+    if end.multihomed:
+        return end.site_id - MULTIHOMED_OFFSET, int(end.public_ip)
     return end.site_id, int(end.public_ip)
 
 
 def role(local: Endpoint, remote: Endpoint) -> TunnelRole:
-    """Whether `local` initiates the tunnel to `remote` (TunnelRole)."""
+    """Whether `local` initiates the tunnel to `remote` (TunnelRole).
+
+    An anycast hub end only responds, whatever the platforms: each of its gateways would
+    otherwise initiate from the shared address, and the answers reach only the one the
+    underlay routes the address to.
+    """
+    if local.anycast:
+        return TunnelRole.RESPONDER
+    if remote.anycast:
+        return TunnelRole.INITIATOR
     if remote.platform is not Platform.STRONGSWAN:
         return TunnelRole.INITIATOR
     if local.platform is not Platform.STRONGSWAN:
@@ -242,8 +289,9 @@ def _csv(nets: tuple[IPv4Network, ...]) -> str:
 @dataclass(frozen=True, slots=True)
 class SwanConn:
     name: str
-    local_addr: str
-    remote_addr: str
+    local_addrs: str
+    remote_addrs: str
+    mobike: str  # yes | no
     local_id: str
     remote_id: str
     encap: bool
@@ -303,6 +351,21 @@ def sa_actions(view: GatewayView, tv: TunnelView) -> SaActions:
                      actions.dpd_action or view.spec.crypto.dpd.action)
 
 
+def _addrs(end: Endpoint) -> str:
+    """local_addrs / remote_addrs: the primary first, which is the one an initiator uses."""
+    return ",".join(str(a) for a in end.addresses)
+
+
+def mobike(tv: TunnelView) -> str:
+    """`yes` where an end is multihomed and both ends can do MOBIKE (it is negotiated only
+    when both announce it; IOS-XE and JunOS never do, inventory.multihoming). Elsewhere `no`:
+    it would only float IKE to port 4500 (VENDOR-SYNTAX). Towards a vendor peer the
+    multihomed end still lists every address in local_addrs, so it answers a peer that
+    re-initiates to an uplink (JunOS backup peers); as initiator it uses the first."""
+    both = MULTIHOMING[tv.local.platform].mobike and MULTIHOMING[tv.remote.platform].mobike
+    return "yes" if both and (tv.local.multihomed or tv.remote.multihomed) else "no"
+
+
 def _conns(view: GatewayView) -> list[SwanConn]:
     xfrm = not DATA_PLANES[view.data_plane].narrowed
     conns, remotes = [], []
@@ -311,7 +374,7 @@ def _conns(view: GatewayView) -> list[SwanConn]:
         remotes.append((tv.name, remote_ts))
         actions = sa_actions(view, tv)
         conns.append(SwanConn(
-            tv.name, str(tv.local.public_ip), str(tv.remote.public_ip), tv.local.identity,
+            tv.name, _addrs(tv.local), _addrs(tv.remote), mobike(tv), tv.local.identity,
             tv.remote.identity, tv.tunnel.udp_encap, tv.local.if_index if xfrm else None,
             _csv(local_ts), _csv(remote_ts), tv.psk_ref, actions.start_action,
             actions.close_action, actions.dpd_action))
@@ -438,6 +501,8 @@ class StrongswanRenderer:
             "swanctl.conf": _swanctl(view, env, conns, SECRETS_FILE if psk else None),
             "strongswan.conf": env.get_template("strongswan/strongswan.conf.j2").render(
                 _common(view), plugins=CHARON_PLUGINS.format(kernel=style.kernel_plugins),
+                retransmit=ANYCAST_RETRANSMIT if any(tv.tunnel.anycast for tv in view.tunnels)
+                else None,
                 routing_table=style.routing_table, routing_table_prio=ROUTING_TABLE_PRIO,
                 vici_socket=VICI_SOCKET, log_file=CHARON_LOG, swanctl_plugins=SWANCTL_PLUGINS),
             "interfaces.sh": env.get_template("strongswan/interfaces.sh.j2").render(

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from nornir.core.task import Result, Task
 
+from tasks.validate_anycast import apply_standby
 from tasks.validate_checks import (
     CheckResult,
     Kind,
@@ -77,6 +78,8 @@ def state_checks(exp: GatewayExpect, obs: Observation, kinds: Collection[Kind],
         out += [check_bgp(b, obs.peers) for b in exp.bgp]
     if Kind.ROUTE in kinds:
         out += [check_route(r, obs.routes) for r in exp.routes]
+    if Kind.IKE in kinds or Kind.CHILD in kinds:  # the SAs say which anycast tunnels idle
+        out = apply_standby(exp, obs.sas, out)
     return [_scoped(r, scope) for r in out]
 
 

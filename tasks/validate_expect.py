@@ -79,6 +79,12 @@ class TunnelExpect:
     remote_id: str
     ike: Proposal
     esp: Proposal
+    # Every gateway of this gateway's anycast hub that serves the tunnel (empty: unicast).
+    # One of them holds the SA; the others stand by (tasks.validate_anycast).
+    anycast_gateways: tuple[str, ...] = ()
+    # every underlay address of the peer (a multihomed peer's uplinks after remote_host): an
+    # SA that moved to an uplink (MOBIKE, a JunOS backup peer) is still this tunnel's SA
+    remote_hosts: tuple[IPv4Address, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +151,8 @@ def _tunnel(view: GatewayView, tv: TunnelView) -> TunnelExpect:
     crypto = view.spec.crypto
     return TunnelExpect(tv.name, view.gateway.name, tv.remote.gateway,
                         (view.site.name, tv.remote.site), tv.remote.public_ip,
-                        tv.remote.identity, ike_proposal(crypto.ike), esp_proposal(crypto.esp))
+                        tv.remote.identity, ike_proposal(crypto.ike), esp_proposal(crypto.esp),
+                        tv.local.anycast, tv.remote.addresses)
 
 
 def _routes(view: GatewayView) -> tuple[RouteExpect, ...]:

@@ -276,6 +276,111 @@ CASES: list[Case] = [
          ("fabric.bgp.accept[1]", "fabric.bgp.accept[2]", "fabric.bgp.accept[4]"), "remove it"),
 ]
 
+# anycast hub endpoints (DCV320-DCV329), edits of tests/fabrics/ac-anycast.yaml
+BASES["anycast"] = (ROOT / "tests" / "fabrics" / "ac-anycast.yaml").read_text(encoding="utf-8")
+AC_IP = "    anycast_ip: 198.51.100.100"
+AC_GW2 = ("      - {name: ach1-gw2, platform: strongswan, transport: ssh, host: ach1-gw2.mgmt,\n"
+          "         public_ip: 198.51.100.12}\n")
+
+
+def _ac_gw2(platform: str, mark: str = MARK) -> Edit:
+    return AC_GW2, (f"      - name: ach1-gw2\n        platform: {platform}{mark}\n"
+                    "        transport: netconf\n        host: ach1-gw2.mgmt\n"
+                    "        public_ip: 198.51.100.12\n")
+
+
+CASES += [
+    Case("anycast-not-hub", "DCV320", E, "anycast",
+         (("    asn: 65203\n", f"    asn: 65203\n    anycast_ip: 198.51.100.200{MARK}\n"),),
+         ("sites[2].anycast_ip",), "acs3 is not in fabric.hubs"),
+    Case("anycast-full-mesh", "DCV320", E, "anycast",
+         (("  topology: hub_spoke\n", "  topology: full_mesh\n"), _mark(AC_IP)),
+         ("sites[0].anycast_ip",), "full mesh"),
+    Case("anycast-is-public-ip", "DCV321", E, "anycast",
+         ((f"{AC_IP}\n", f"    anycast_ip: 198.51.100.31{MARK}\n"),),
+         ("sites[0].anycast_ip",), "is the public_ip at sites[2].gateways[0].public_ip"),
+    Case("anycast-twice", "DCV321", E, "anycast",
+         (("    asn: 65202\n", f"    asn: 65202\n    anycast_ip: 198.51.100.100{MARK}\n"),),
+         ("sites[1].anycast_ip",), "also the anycast_ip at sites[0].anycast_ip"),
+    Case("anycast-platform-mix", "DCV322", E, "anycast", (_ac_gw2("junos"),),
+         ("sites[0].gateways[1].platform",), "ach1-gw2 is junos but ach1-gw1 is strongswan"),
+    Case("anycast-identity-clash", "DCV323", E, "anycast",
+         ((f"{AC_IP}\n", f"{AC_IP}\n    anycast_id: acs3-gw1.acany.dcvpn{MARK}\n"),),
+         ("sites[0].anycast_id",), "also the IKE identity of gateway acs3-gw1"),
+    Case("anycast-one-gateway", "DCV324", W, "anycast", ((AC_GW2, ""), _mark(AC_IP)),
+         ("sites[0].anycast_ip",), "gives no failover"),
+    Case("anycast-vendor-hub", "DCV325", E, "anycast",
+         ((AC_GW2, ""),
+          ("      - {name: ach1-gw1, platform: strongswan, transport: ssh, host: ach1-gw1.mgmt,\n"
+           "         public_ip: 198.51.100.11}\n",
+           "".join(f"      - name: ach1-gw{n}\n        platform: iosxe{MARK}\n"
+                   f"        os_version: '17.15'\n        transport: netconf\n"
+                   f"        host: ach1-gw{n}.mgmt\n        public_ip: 198.51.100.1{n}\n"
+                   for n in (1, 2)))),
+         ("sites[0].gateways[0].platform", "sites[0].gateways[1].platform"),
+         "sVTI always initiates"),
+    Case("anycast-routed", "DCV326", E, "anycast",
+         ((f"{AC_IP}\n", f"    anycast_ip: 10.23.0.5{MARK}\n"),),
+         ("sites[0].anycast_ip",), "inside prefix 10.23.0.0/16 of site acs3"),
+    Case("anycast-peer-identity-twice", "DCV327", E, "anycast",
+         (_mark(AC_IP),
+          ("public_ip: 198.51.100.31}", "public_ip: 198.51.100.31, ike_id: acs3.example.net}"),
+          ("public_ip: 198.51.100.32}", "public_ip: 198.51.100.32, ike_id: acs3.example.net}")),
+         ("sites[0].anycast_ip",), "both come from identity acs3.example.net"),
+    Case("anycast-dpd-clear", "DCV328", W, "anycast",
+         (("  crypto: strict\n",
+           f"  crypto:\n    profile: strict\n    dpd: {{interval: 10s, action: clear}}{MARK}\n"),),
+         ("fabric.crypto.dpd.action",), "use restart"),
+    Case("anycast-id-alone", "DCV329", W, "anycast",
+         (("    asn: 65203\n", f"    asn: 65203\n    anycast_id: vpn.example.net{MARK}\n"),),
+         ("sites[2].anycast_id",), "it is ignored"),
+]
+
+# multihomed gateways (DCV300-DCV309), edits of tests/fabrics/mh-lab.yaml (mhc1-gw1 has an uplink)
+BASES["mh"] = (ROOT / "tests" / "fabrics" / "mh-lab.yaml").read_text(encoding="utf-8")
+MH_UPLINKS = "uplinks: [192.0.2.133]}\n"
+MH_A = "{name: mha1-gw1, platform: strongswan, transport: local"
+
+
+def _mh_uplinks(*addresses: str, marks: int = 1) -> Edit:
+    return MH_UPLINKS, f"uplinks: [{', '.join(addresses)}]}}{MARK * marks}\n"
+
+
+def _mh_a(platform: str) -> Edit:
+    return MH_A, f"{{name: mha1-gw1, platform: {platform}, transport: netconf"
+
+
+CASES += [
+    Case("uplink-is-public-ip", "DCV300", E, "mh", (_mh_uplinks("192.0.2.133", "192.0.2.33"),),
+         ("sites[2].gateways[0].uplinks[1]",), "192.0.2.33 is already its public_ip"),
+    Case("uplink-twice", "DCV300", E, "mh", (_mh_uplinks("192.0.2.133", "192.0.2.133"),),
+         ("sites[2].gateways[0].uplinks[1]",), "is already uplinks[0]"),
+    Case("uplink-of-another-gateway", "DCV301", E, "mh", (_mh_uplinks("192.0.2.32"),),
+         ("sites[2].gateways[0].uplinks[0]",),
+         "also sites[1].gateways[0].public_ip (mhb1-gw1)"),
+    Case("uplink-in-a-prefix", "DCV302", E, "mh", (_mh_uplinks("10.31.0.9"),),
+         ("sites[2].gateways[0].uplinks[0]",), "inside prefix 10.31.0.0/24 of site mha1"),
+    Case("uplinks-on-junos", "DCV303", E, "mh",
+         (_mh_a("junos"), ("public_ip: 192.0.2.31}\n",
+                           f"public_ip: 192.0.2.31, uplinks: [192.0.2.131]}}{MARK}\n")),
+         ("sites[0].gateways[0].uplinks",), "junos) cannot use uplinks"),
+    Case("iosxe-peer-has-no-mobike", "DCV304", W, "mh", (_mh_a("iosxe"), _mark(MH_UPLINKS[:-1])),
+         ("sites[2].gateways[0].uplinks",), "peer mha1-gw1 is iosxe, which cannot do MOBIKE"),
+    Case("junos-peers-have-no-mobike", "DCV304", W, "mh",
+         (_mh_a("junos"), ("{name: mhb1-gw1, platform: strongswan, transport: local",
+                           "{name: mhb1-gw1, platform: junos, transport: netconf"),
+          _mh_uplinks("192.0.2.133", marks=2)),
+         ("sites[2].gateways[0].uplinks",) * 2, "backup peers"),
+    Case("too-many-for-junos", "DCV305", E, "mh",
+         (_mh_a("junos"), _mh_uplinks(*(f"192.0.2.{n}" for n in range(133, 138)))),
+         ("sites[2].gateways[0].uplinks",), "can list at most 5"),
+    Case("uplinks-on-an-anycast-hub", "DCV306", W, "mh",
+         (("  topology: full_mesh\n", "  topology: hub_spoke\n  hubs: [mhc1]\n"),
+          ("    asn: 65303\n", "    asn: 65303\n    anycast_ip: 192.0.2.200\n"),
+          _mark(MH_UPLINKS[:-1])),
+         ("sites[2].gateways[0].uplinks",), "the uplinks apply to its unicast tunnels"),
+]
+
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_rule(tmp_path: Path, case: Case) -> None:

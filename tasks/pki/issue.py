@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from inventory.model import Fabric, Gateway
-from inventory.topology import ike_identity
+from inventory.topology import anycast_hubs, anycast_identity, ike_identity
 from tasks.pki.ca import CLOCK_SKEW, CRL_DAYS
 from tasks.pki.crl import CrlResult, entries, write_crl
 from tasks.pki.errors import PkiError
@@ -79,14 +79,33 @@ class Identity:
                           *(f"IP:{i}" for i in self.ips)])
 
 
+def _shared_names(fabric: Fabric, gateway: Gateway) -> tuple[list[str], list[IpAddress]]:
+    """The anycast identity and address a gateway of an anycast hub also answers for.
+
+    Each gateway keeps its own key and certificate, which names the shared identity as one
+    more SAN: no private key is copied between gateways, and one gateway's certificate can be
+    revoked or renewed alone.
+    """
+    for site in anycast_hubs(fabric).values():
+        if gateway in site.gateways and site.anycast_ip is not None:
+            shared = anycast_identity(fabric, site)
+            try:
+                return [], [ip_address(shared), site.anycast_ip]
+            except ValueError:
+                return [shared], [site.anycast_ip]
+    return [], []
+
+
 def gateway_identity(fabric: Fabric, gateway: Gateway) -> Identity:
     ident = ike_identity(fabric, gateway)
+    dns, ips = _shared_names(fabric, gateway)
     try:
-        as_ip = ip_address(ident)
+        ips.append(ip_address(ident))
     except ValueError:
-        return Identity(ident, (ident,), (gateway.public_ip,))
-    ips = sorted({as_ip, gateway.public_ip}, key=lambda a: (a.version, int(a)))
-    return Identity(ident, (), tuple(ips))
+        dns.insert(0, ident)
+    ips.append(gateway.public_ip)
+    unique_ips = sorted(set(ips), key=lambda a: (a.version, int(a)))
+    return Identity(ident, tuple(dict.fromkeys(dns)), tuple(unique_ips))
 
 
 def cert_identity(cert: x509.Certificate) -> Identity:

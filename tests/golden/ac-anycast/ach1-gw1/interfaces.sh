@@ -1,0 +1,44 @@
+#!/bin/sh
+# Tunnel interfaces, MTU and TCP MSS clamp of ach1-gw1 (data plane xfrm),
+# rendered by dcvpn. Idempotent; run as root.
+set -eu
+sysctl -qw net.ipv4.ip_forward=1
+uplink="${DCVPN_UPLINK:-$(ip -o -4 addr show to 198.51.100.11/32 | awk '{print $2; exit}')}"
+if [ -z "$uplink" ]; then
+	echo "interfaces.sh: no interface holds 198.51.100.11; set DCVPN_UPLINK" >&2
+	exit 1
+fi
+ip link show xfrm20 >/dev/null 2>&1 || ip link add xfrm20 type xfrm dev "$uplink" if_id 20
+ip addr replace 169.254.0.0/31 dev xfrm20
+ip link set xfrm20 mtu 1446 up
+ip link show xfrm30 >/dev/null 2>&1 || ip link add xfrm30 type xfrm dev "$uplink" if_id 30
+ip addr replace 169.254.0.8/31 dev xfrm30
+ip link set xfrm30 mtu 1446 up
+ip link show xfrm31 >/dev/null 2>&1 || ip link add xfrm31 type xfrm dev "$uplink" if_id 31
+ip addr replace 169.254.0.10/31 dev xfrm31
+ip link set xfrm31 mtu 1446 up
+ip link show xfrm40 >/dev/null 2>&1 || ip link add xfrm40 type xfrm dev "$uplink" if_id 40
+ip addr replace 169.254.0.24/31 dev xfrm40
+ip link set xfrm40 mtu 1446 up
+ip link show xfrm50 >/dev/null 2>&1 || ip link add xfrm50 type xfrm dev "$uplink" if_id 50
+ip addr replace 169.254.0.48/31 dev xfrm50
+ip link set xfrm50 mtu 1446 up
+nft -f - <<'NFT'
+table inet dcvpn
+delete table inet dcvpn
+table inet dcvpn {
+	chain mss_clamp {
+		type filter hook forward priority mangle; policy accept;
+		oifname "xfrm20" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm20" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		oifname "xfrm30" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm30" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		oifname "xfrm31" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm31" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		oifname "xfrm40" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm40" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		oifname "xfrm50" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+		iifname "xfrm50" tcp flags syn / syn,rst tcp option maxseg size > 1406 tcp option maxseg size set 1406
+	}
+}
+NFT
