@@ -271,7 +271,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def run_deploy(name: str, host: Host, fabric: Path, work: Path, bound: float,
-               extra: Sequence[str]) -> Run:
+               extra: Sequence[str], profile: bool = False) -> Run:
     report = work / f"report-{name}.json"
     out = work / f"deploy-{name}.out"
     usage_file = work / f"usage-{name}.txt"
@@ -279,7 +279,17 @@ def run_deploy(name: str, host: Host, fabric: Path, work: Path, bound: float,
             "--lab-dir", str(host.lab_dir), "--secrets-dir", str(host.lab_dir / "secrets"),
             "--report", str(report), "--state", str(work / "state.json"), "--format",
             "text", *extra]
+    if profile:  # py-spy samples the GIL holder; collapsed stacks (flamegraph.pl, speedscope)
+        argv = [_py_spy(), "record", "--gil", "--nonblocking", "--format", "raw", "--rate", "100",
+                "--output",
+                str(work / f"profile-{name}.txt"), "--", *argv]
     cpu_before = host.cpu()
+    sampler = None
+    if profile:  # the emulator host too, until the deploy ends (SIGINT makes py-spy write)
+        sampler = subprocess.Popen(
+            [_py_spy(), "record", "--nonblocking", "--format", "raw", "--rate", "100",
+             "--output", str(work / f"profile-{name}-emulators.txt"), "--pid", str(host.pid)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     began = time.monotonic()
     with out.open("wb") as sink:
         proc = subprocess.Popen([sys.executable, "-I", "-c", RUNNER, str(usage_file),
@@ -291,6 +301,13 @@ def run_deploy(name: str, host: Host, fabric: Path, work: Path, bound: float,
         proc.kill()
         proc.wait(STOP_BOUND)
         raise BenchError(f"{name}: dcvpn deploy ran past {bound:.0f}s") from None
+    if sampler is not None:
+        sampler.send_signal(signal.SIGINT)
+        try:
+            sampler.wait(STOP_BOUND)
+        except subprocess.TimeoutExpired:
+            sampler.kill()
+            sampler.wait(STOP_BOUND)
     if time.monotonic() - began > bound:
         raise BenchError(f"{name}: dcvpn deploy ran past {bound:.0f}s (killed)")
     host_cpu = host.cpu() - cpu_before
@@ -398,8 +415,15 @@ def table(result: dict[str, Any]) -> str:
 
 # --- main -----------------------------------------------------------------------------------
 
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise BenchError("--profile needs py-spy (pip install py-spy)")
+    return found
+
+
 def bench(gateways: int, workers: int, bound: float, work: Path,
-          progress: Any) -> dict[str, Any]:
+          progress: Any, profile: bool = False) -> dict[str, Any]:
     from inventory.model import Fabric  # noqa: PLC0415
     from inventory.topology import compile_fabric  # noqa: PLC0415
     from tasks.pki.psk import ensure_psks  # noqa: PLC0415
@@ -421,7 +445,8 @@ def bench(gateways: int, workers: int, bound: float, work: Path,
         factory = {site: running_config(host, f"{site}-gw1") for site in singles.values()}
         common = ("--workers", str(workers))
         for name, extra in (("fleet", common), ("again", common)):
-            runs.append(run_deploy(name, host, fabric, work, bound, extra))
+            runs.append(run_deploy(name, host, fabric, work, bound, extra,
+                                   profile and name == "fleet"))
             progress(f"{name}: {runs[-1].wall_s:.1f}s, {runs[-1].outcome}")
         for platform, site in sorted(singles.items()):
             put_back(host, f"{site}-gw1", factory[site])
@@ -449,13 +474,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="results as JSON on stdout")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (fabric, reports, emulator log)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the fleet deploy (GIL holder) and the emulator host "
+                             "with py-spy into profile-fleet*.txt (collapsed stacks; implies "
+                             "--keep; the figures then include py-spy's overhead)")
     args = parser.parse_args(argv)
+    args.keep = args.keep or args.profile
     if args.gateways < 4 or args.workers < 1 or args.bound <= 0:
         parser.error("--gateways needs at least 4, --workers at least 1, --bound > 0")
     work = Path(tempfile.mkdtemp(prefix="dcvpn-bench-deploy-"))
     try:
         result = bench(args.gateways, args.workers, args.bound, work,
-                       lambda line: print(f"bench_deploy: {line}", file=sys.stderr))
+                       lambda line: print(f"bench_deploy: {line}", file=sys.stderr),
+                       args.profile)
     except BenchError as exc:
         print(f"bench_deploy: {exc}", file=sys.stderr)
         return 2

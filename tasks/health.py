@@ -141,18 +141,20 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
     neighbors: dict[str, dict[str, BgpExpect]] = {}
-    reasons: dict[tuple[str, ...], str | None] = {}  # a fabric-wide deploy asks 10^5 times
+    # a fabric-wide deploy asks 10^5 times: (reason, its group) per set of gateways
+    reasons: dict[tuple[str, ...], tuple[str, str] | None] = {}
 
-    def deferral(gateways: tuple[str, ...]) -> str | None:
+    def deferral(gateways: tuple[str, ...]) -> tuple[str, str] | None:
         if gateways not in reasons:
-            reasons[gateways] = _deferral(gateways, later)
+            reason = _deferral(gateways, later)
+            reasons[gateways] = None if reason is None else (reason, _deferred_to(reason))
         return reasons[gateways]
 
     def defer(results: Iterable[CheckResult]) -> None:
         for r in results:
-            reason = deferral(r.gateways)
-            if reason is not None:
-                deferred.append(_deferred(r, reason, expected, neighbors))
+            found = deferral(r.gateways)
+            if found is not None:
+                deferred.append(_deferred(r, *found, expected, neighbors))
 
     for name, exp in sorted(expected.items()):
         tunnels = tuple(t for t in exp.tunnels if _touching((t.gateway, t.peer_gateway), mine))
@@ -188,7 +190,7 @@ DEFERRED_EXPECTED = {Kind.IKE: "IKE SA ESTABLISHED", Kind.CHILD: "CHILD SA INSTA
                      Kind.PING: "echo reply"}
 
 
-def _deferred(r: CheckResult, reason: str, expected: Mapping[str, GatewayExpect],
+def _deferred(r: CheckResult, reason: str, group: str, expected: Mapping[str, GatewayExpect],
               neighbors: dict[str, dict[str, BgpExpect]]) -> HealthCheck:
     """The skipped check that stands for r until its later wave, with its expected text.
     `neighbors` caches each gateway's BGP expectations by address (a hub has hundreds)."""
@@ -204,7 +206,7 @@ def _deferred(r: CheckResult, reason: str, expected: Mapping[str, GatewayExpect]
         text = f"{text} with {r.subject} AS {found.remote_as}" if found else text
     return HealthCheck(CheckResult(r.kind, r.gateway, r.subject, Status.SKIP, text,
                                    f"not checked: {reason}", r.sites, r.gateways),
-                       CheckStatus.SKIPPED, _deferred_to(reason))
+                       CheckStatus.SKIPPED, group)
 
 
 # --- evaluating one round of observations (pure) ------------------------------------------
