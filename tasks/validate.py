@@ -7,7 +7,7 @@ waits on READINESS (no traffic), `dcvpn validate` runs them all.
 """
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from nornir.core.task import Result, Task
@@ -24,7 +24,7 @@ from tasks.validate_checks import (
     check_route,
     skipped,
 )
-from tasks.validate_expect import GatewayExpect
+from tasks.validate_expect import GatewayExpect, PingExpect
 from tasks.validate_observed import BgpPeer, DeviceReader, IkeSa, PingResult, ReadError, Route
 
 READINESS = frozenset({Kind.IKE, Kind.CHILD, Kind.BGP, Kind.ROUTE})
@@ -87,7 +87,8 @@ def probe_checks(exp: GatewayExpect, reader: DeviceReader, kinds: Collection[Kin
                  scope: Collection[str]) -> list[CheckResult]:
     """LAN-to-LAN pings and MTU probes that start on this gateway (traffic)."""
     out: list[CheckResult] = []
-    for ping in exp.pings:
+    for expected in exp.pings:
+        ping = expected
         if any(g not in scope for g in ping.gateways):
             unrun = PingResult(False, "not run")
             if Kind.PING in kinds:
@@ -95,13 +96,28 @@ def probe_checks(exp: GatewayExpect, reader: DeviceReader, kinds: Collection[Kin
             if Kind.MTU in kinds and ping.mtu is not None:
                 out.append(_scoped(check_mtu(ping, unrun, unrun), scope))
             continue
-        if Kind.PING in kinds:
-            out.append(check_ping(ping, reader.ping(ping.source, ping.target)))
+        if Kind.PING in kinds or ping.alternatives:
+            ping, result = _answering(ping, reader)
+            if Kind.PING in kinds:
+                out.append(check_ping(ping, result))
         if Kind.MTU in kinds and ping.mtu is not None:
             at = reader.ping(ping.source, ping.target, ping.mtu, dont_fragment=True)
             above = reader.ping(ping.source, ping.target, ping.mtu + 1, dont_fragment=True)
             out.append(check_mtu(ping, at, above))
     return out
+
+
+def _answering(ping: PingExpect, reader: DeviceReader) -> tuple[PingExpect, PingResult]:
+    """An anycast hub target: the first of its gateways whose probe address answers (the one
+    holding the tunnel), else the nominal one (whose failure the check then reports)."""
+    first = reader.ping(ping.source, ping.target)
+    if not first.ok and ping.alternatives:
+        for gateway, target in ping.alternatives:
+            result = reader.ping(ping.source, target)
+            if result.ok:
+                return replace(ping, target=target, target_gateway=gateway,
+                               alternatives=()), result
+    return replace(ping, alternatives=()), first
 
 
 def check_gateway(exp: GatewayExpect, reader: DeviceReader, scope: Collection[str],

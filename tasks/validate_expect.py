@@ -118,6 +118,9 @@ class PingExpect:
     mtu: int | None  # probe at this IP packet size (direct pairs only)
     gateways: tuple[str, ...]  # every gateway on the way (a hub for transit pairs)
     sites: tuple[str, ...]
+    # an anycast hub target: the other hub gateways' (gateway, probe address); whichever
+    # holds the tunnel answers, so one reply from any of them passes
+    alternatives: tuple[tuple[str, IPv4Address], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +187,26 @@ def _routes(view: GatewayView) -> tuple[RouteExpect, ...]:
 def _pings(compiled: CompiledFabric, views: dict[str, GatewayView]) -> dict[str, list[PingExpect]]:
     direct = set(compiled.site_pairs)
     out: dict[str, list[PingExpect]] = {}
-    for a, b in combinations(sorted(compiled.fabric.sites, key=lambda s: s.id), 2):
+    hub_sites = set(compiled.fabric.fabric.hubs)
+
+    def anycast_tunnel(spoke: Site, hub: Site) -> bool:
+        """Hub-to-hub tunnels stay unicast; a site's tunnel to an anycast hub is anycast."""
+        return hub.anycast_ip is not None and spoke.name not in hub_sites
+
+    for low, high in combinations(sorted(compiled.fabric.sites, key=lambda s: s.id), 2):
+        a, b = low, high
+        if anycast_tunnel(b, a) and (a.id, b.id) in direct:
+            a, b = b, a  # into an anycast hub from the spoke: its one tunnel carries it
         src, dst = a.gateways[0], b.gateways[0]
         mtu = None
         gateways, involved = {src.name, dst.name}, {a.name, b.name}
-        if (a.id, b.id) not in direct:  # through a hub: it takes part too
+        is_direct = (min(a.id, b.id), max(a.id, b.id)) in direct
+        alternatives: tuple[tuple[str, IPv4Address], ...] = ()
+        if anycast_tunnel(a, b) and is_direct:
+            alternatives = tuple((gw.name, probe_address(b, i, sorted(b.prefixes)[0]))
+                                 for i, gw in enumerate(b.gateways) if i > 0)
+            gateways |= {gw.name for gw in b.gateways}
+        if not is_direct:  # through a hub: it takes part too
             hubs = [tv.remote for g in (src.name, dst.name) for tv in views[g].tunnels
                     if tv.remote.hub]
             gateways |= {h.gateway for h in hubs}
@@ -202,7 +220,7 @@ def _pings(compiled: CompiledFabric, views: dict[str, GatewayView]) -> dict[str,
         out.setdefault(src.name, []).append(PingExpect(
             src.name, (a.name, b.name), probe_address(a, 0, sorted(a.prefixes)[0]),
             probe_address(b, 0, sorted(b.prefixes)[0]), dst.name, mtu,
-            tuple(sorted(gateways)), tuple(sorted(involved))))
+            tuple(sorted(gateways)), tuple(sorted(involved)), alternatives))
     return out
 
 

@@ -4,8 +4,10 @@ and validation's standby / holder logic (tests/fabrics/ac-anycast.yaml)."""
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -26,11 +28,11 @@ from tasks.pki.keys import Passphrase
 from tasks.pki.store import Layout
 from tasks.render import render_gateway
 from tasks.render_strongswan import ANYCAST_RETRANSMIT, TunnelRole, role
-from tasks.validate import Observation, state_checks
+from tasks.validate import Observation, probe_checks, state_checks
 from tasks.validate_anycast import STANDBY, holder_checks
 from tasks.validate_checks import CheckResult, Kind, Status
 from tasks.validate_expect import expect_fabric
-from tasks.validate_observed import BgpPeer, ChildSa, IkeSa, Route
+from tasks.validate_observed import BgpPeer, ChildSa, DeviceReader, IkeSa, PingResult, Route
 from tasks.validate_strongswan import LocalGateway
 
 FABRICS = Path(__file__).resolve().parent / "fabrics"
@@ -335,3 +337,41 @@ def test_no_holder_or_two_holders_fail(compiled: CompiledFabric) -> None:
 def test_holder_check_needs_every_hub_gateway(compiled: CompiledFabric) -> None:
     results = _hub_checks(compiled, "ach1-gw1", ())
     assert holder_checks(expect_fabric(compiled), results) == []
+
+
+class _PingReader:
+    """Answers pings to the addresses it is given (the hub gateway holding the tunnel)."""
+
+    def __init__(self, answering: set[IPv4Address]) -> None:
+        self.answering = answering
+        self.asked: list[IPv4Address] = []
+
+    def ping(self, source: IPv4Address, target: IPv4Address, size: int | None = None,
+             dont_fragment: bool = False) -> PingResult:
+        self.asked.append(target)
+        ok = target in self.answering
+        return PingResult(ok, "1 received" if ok else "0 received")
+
+
+def test_pings_into_an_anycast_hub_start_at_the_spoke_and_any_hub_gateway_may_answer(
+        compiled: CompiledFabric) -> None:
+    expected = expect_fabric(compiled)
+    # ach1 (id 1, anycast) and acs3 (id 3): the ping runs on the spoke, towards the hub
+    assert not [p for p in expected["ach1-gw1"].pings if p.pair == ("ach1", "acs3")]
+    (ping,) = [p for p in expected["acs3-gw1"].pings if p.pair == ("acs3", "ach1")]
+    gw1, gw2 = IPv4Address("10.21.0.1"), IPv4Address("10.21.0.2")  # the hub's probe addresses
+    assert (ping.target_gateway, ping.target) == ("ach1-gw1", gw1)
+    assert ping.alternatives == (("ach1-gw2", gw2),)
+    assert {"ach1-gw1", "ach1-gw2"} <= set(ping.gateways)
+    scope = set(expected)
+    only = replace(expected["acs3-gw1"], pings=(ping,))
+    # after a failover gw2 holds the tunnel: its reply passes the check, naming it
+    reader = _PingReader({gw2})
+    (result,) = probe_checks(only, cast(DeviceReader, reader), {Kind.PING}, scope)
+    assert result.status is Status.PASS and str(gw2) in result.expected
+    assert reader.asked == [gw1, gw2]
+    # neither answers: a failure that names the nominal target
+    (result,) = probe_checks(only, cast(DeviceReader, _PingReader(set())), {Kind.PING}, scope)
+    assert result.status is Status.FAIL and str(gw1) in result.expected
+    # unicast pairs keep one target and no alternatives
+    assert all(not p.alternatives for p in expected["ach2-gw1"].pings)

@@ -173,6 +173,14 @@ def test_failover_to_gw2_is_measured(aclab: Lab, capsys: pytest.CaptureFixture[s
         assert held[f"{tunnel} anycast"].observed == f"held by {GW2}"
     standby = [r for r in results if r.gateway == GW1 and r.kind is Kind.IKE]
     assert standby and all(r.status is Status.SKIP and STANDBY in r.observed for r in standby)
+    # dcvpn validate is green with gw2 holding: pings into the hub start at the spokes and
+    # take the reply of the gateway that holds the tunnel
+    code, data = aclab.validate(capsys)
+    assert code == 0 and data["ok"], failed(data["checks"])
+    into_hub = [c for c in data["checks"] if c["kind"] == "ping"
+                and c["subject"].endswith(f"->{HUB}")]
+    assert into_hub and all(c["status"] == "pass" for c in into_hub)
+    assert all("10.31.0.2" in c["expected"] for c in into_hub)  # ach-gw2's LAN answered
 
     figures = {"ike_s": round(ike_at - began, 1), "bgp_s": round(bgp_at - began, 1),
                "ping_s": round(ping_at - began, 1), "stale_cleared_s": round(clean_at - began, 1),
