@@ -39,6 +39,7 @@ from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError, fail
 from lab.emulators.xmlutil import (
     NC_NS,
     Element,
+    canonical,
     child,
     children,
     copy_tree,
@@ -117,6 +118,7 @@ class IosxeDevice(NetconfDevice):
         self.hostname = hostname or DEFAULT_HOSTNAME
         self.os_version = os_version
         self.confirmed_commit = confirmed_commit
+        self._last_valid: tuple[bytes, Element] | None = None
         self.running = self._checked(_factory(self.hostname, os_version))
         self.candidate = copy_tree(self.running)
         self.startup = copy_tree(self.running)
@@ -202,11 +204,18 @@ class IosxeDevice(NetconfDevice):
         return parsed
 
     def _validated(self, tree: Element) -> Element:
+        """tree checked and validated against the YANG; a tree equal to the last one that
+        passed is not parsed again (edit-config, validate and commit of one change each
+        validate the same candidate: a device does it fast, libyang in Python does not)."""
+        key = canonical(tree)
+        if self._last_valid is not None and self._last_valid[0] == key:
+            return copy_tree(self._last_valid[1])
         tree = self._checked(tree)
         if self.yang is not None:
             problems = self.yang.validate(tree)
             if problems:
                 raise _yang_errors(problems)
+        self._last_valid = (key, copy_tree(tree))
         return tree
 
     def _set_running(self, config: Element) -> Element:
