@@ -14,6 +14,7 @@ from inventory.crypto import CIPHERS, DH_GROUPS, INTEGRITY
 from inventory.errors import TopologyError
 from inventory.findings import Finding, Path, Severity, format_path
 from inventory.lint_anycast import ANYCAST_RULES
+from inventory.lint_capacity import CAPACITY_RULES
 from inventory.lint_multihomed import MULTIHOMED_RULES
 from inventory.loader import LoadedFabric, SourceMap
 from inventory.model import Fabric, Gateway, Platform, Site, Topology
@@ -531,6 +532,8 @@ RULES += [Rule(r.code, r.severity, r.summary, _on_fabric(r.check))
           for r in ANYCAST_RULES]  # DCV320-DCV329 (inventory.lint_anycast)
 RULES += [Rule(r.code, r.severity, r.summary, _on_fabric(r.check))
           for r in MULTIHOMED_RULES]  # DCV300-DCV309 (inventory.lint_multihomed)
+RULES += [Rule(r.code, r.severity, r.summary, _on_fabric(r.check))
+          for r in CAPACITY_RULES]  # DCV340-DCV344 (inventory.lint_capacity)
 
 
 def lint(loaded: LoadedFabric, select: set[str] | None = None) -> list[Finding]:

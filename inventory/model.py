@@ -192,6 +192,17 @@ class Mtu(_Frozen):
     udp_encap: bool | None = None
 
 
+class Limits(_Frozen):
+    """What one gateway may carry (README "Capacity and rekey planning"); an unset limit is
+    not checked. Rekey figures count IKE and CHILD rekeys together."""
+
+    max_ike_sas: int | None = Field(default=None, ge=1)
+    max_child_sas: int | None = Field(default=None, ge=1)
+    max_bgp_sessions: int | None = Field(default=None, ge=1)
+    max_rekeys_per_hour: int | None = Field(default=None, ge=1)  # mean, jitter spread
+    max_rekeys_per_minute: int | None = Field(default=None, ge=1)  # burst after a mass restart
+
+
 class FabricSpec(_Frozen):
     name: Name
     topology: Topology
@@ -203,6 +214,7 @@ class FabricSpec(_Frozen):
     bgp: Bgp = Bgp()
     mtu: Mtu = Mtu()
     data_plane: DataPlane = DataPlane.XFRM
+    limits: Limits | None = None  # capacity limits per gateway: `dcvpn capacity`, lint DCV34x
 
 
 class Gateway(_Frozen):

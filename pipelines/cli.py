@@ -43,6 +43,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("lint", "pipelines.model_cmd:register_lint", "check the model: schema and policy"),
     Command("topology", "pipelines.model_cmd:register_topology",
             "show compiled tunnels and BGP sessions"),
+    Command("capacity", "pipelines.capacity_cmd:register",
+            "SAs, BGP sessions and rekeys per hub and fabric, against fabric.limits"),
     Command("render", "pipelines.model_cmd:register_render",
             "render every gateway's configuration files"),
     Command("diff", "pipelines.model_cmd:register_diff",

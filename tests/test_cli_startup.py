@@ -20,7 +20,7 @@ DEVICE_STACK = ("ncclient", "asyncssh", "paramiko", "libyang", "netmiko", "norni
 COMMAND_MODULES = ("pipelines.deploy_cmd", "pipelines.lab_cmd", "pipelines.pki_cmd",
                    "pipelines.watch_cmd", "pipelines.diagnose_cmd", "pipelines.metrics_cmd",
                    "pipelines.onboard_cmd", "pipelines.validate_cmd", "pipelines.window_cmd",
-                   "pipelines.diff_cmd", "pipelines.model_cmd")
+                   "pipelines.diff_cmd", "pipelines.model_cmd", "pipelines.capacity_cmd")
 PROBE = """\
 import contextlib, io, json, sys
 from pipelines.cli import main

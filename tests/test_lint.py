@@ -382,6 +382,39 @@ CASES += [
 ]
 
 
+# capacity limits (DCV340-DCV344). hub10: hub s1-gw1 has 9 tunnels, every end strongSwan
+# (8h / 1h lifetimes jittered by 48m / 6m); a spoke has 1.
+def _cp_limits(base_line: str, limits: str) -> Edit:
+    return base_line, f"{base_line}  limits: {{{limits}}}\n"
+
+
+CP_POOL = "  tunnel_pool: 100.64.0.0/10\n"
+CP_HUB = _mark("  - name: s1-gw1")
+CASES += [
+    Case("cp-ike-sas", "DCV340", W, "hub10", (_cp_limits(CP_POOL, "max_ike_sas: 8"), CP_HUB),
+         ("sites[0].gateways[0]",), "gateway s1-gw1: 9 IKE SAs exceed fabric.limits.max_ike_sas 8"),
+    Case("cp-child-sas", "DCV341", W, "hub10", (_cp_limits(CP_POOL, "max_child_sas: 8"), CP_HUB),
+         ("sites[0].gateways[0]",), "9 CHILD SAs exceed fabric.limits.max_child_sas 8"),
+    Case("cp-bgp-sessions", "DCV342", W, "hub10",
+         (_cp_limits(CP_POOL, "max_bgp_sessions: 8"), CP_HUB),
+         ("sites[0].gateways[0]",), "9 BGP sessions exceed fabric.limits.max_bgp_sessions 8"),
+    # 9 x (3600 / (28800 - 2/3 x 2880) + 3600 / (3600 - 2/3 x 360)) = 10.85
+    Case("cp-rekeys-per-hour", "DCV343", W, "hub10",
+         (_cp_limits(CP_POOL, "max_rekeys_per_hour: 10"), CP_HUB),
+         ("sites[0].gateways[0]",), "10.8 rekeys per hour (IKE + CHILD, mean) exceed"),
+    # acme: the IOS-XE / JunOS gateways have >= 2 tunnels with no jittering end (2.2 a minute),
+    # the strongSwan ones spread theirs (0.5)
+    Case("cp-rekey-burst", "DCV344", W, "acme",
+         (_cp_limits("  mtu: {path_mtu: 1500}\n", "max_rekeys_per_minute: 2"),
+          *(_mark(f"      - name: {gw}") for gw in ("fra1-gw1", "fra1-gw2", "iad1-gw1",
+                                                     "iad1-gw2", "par1-gw1", "sjc1-gw1"))),
+         ("sites[0].gateways[0]", "sites[0].gateways[1]", "sites[1].gateways[0]",
+          "sites[1].gateways[1]", "sites[3].gateways[0]", "sites[5].gateways[0]"),
+         "2.2 rekeys in the busiest minute after a mass restart exceed "
+         "fabric.limits.max_rekeys_per_minute 2"),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_rule(tmp_path: Path, case: Case) -> None:
     text = _apply(case.base, case.edits)
