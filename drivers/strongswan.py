@@ -21,6 +21,8 @@
     rollback        pending: cancel the timer, restore the backup, reload; else the files of
                     before the last commit, once
     get_state       swanctl --list-sas --pretty and `show bgp summary json`
+    healing         drivers/healing.py HealingDriver: initiate a tunnel (swanctl --initiate),
+                    probe and restart charon (commands: Layout.heal)
 
 Transports: `local` (the lab: options netns and dir) and `ssh` (a host; paths in
 drivers/strongswan_layout.py). The lifecycle is the same code for both: only the Runner
@@ -30,6 +32,7 @@ differs (drivers/strongswan_host.py).
 import difflib
 import re
 import secrets
+import time
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -42,6 +45,13 @@ from drivers.errors import (
     LoadError,
     LockError,
     NoPendingCommitError,
+    UnsupportedError,
+)
+from drivers.healing import (
+    DEFAULT_INITIATE_TIMEOUT,
+    DEFAULT_RESTART_TIMEOUT,
+    DaemonStatus,
+    Healing,
 )
 from drivers.strongswan_bundle import pack, unpack
 from drivers.strongswan_creds import (
@@ -78,7 +88,7 @@ from drivers.strongswan_scripts import (
     scripts,
     step_problems,
 )
-from drivers.strongswan_state import device_state
+from drivers.strongswan_state import device_state, sas_from_pretty
 from drivers.strongswan_timer import (
     LOCK_BUSY,
     TIMER_SCRIPT,
@@ -94,6 +104,8 @@ from tasks.semantic_diff import mask_secrets
 
 LOCK_WAIT = 60  # seconds dcvpn waits for the state folder's lock
 READ_TIMEOUT = 30.0
+CHARON = "charon"
+RESTART_POLL = 0.5  # seconds between probes while a restarted charon comes up
 TRUE = ("1", "true", "yes", "on")
 _UNRESOLVED = re.compile(r"\$\{dcvpn-secret:[^}]*\}")
 
@@ -421,6 +433,81 @@ class StrongswanDriver:
         sas = self._query(self.layout.list_sas, "swanctl --list-sas")
         bgp = self._query(self.layout.bgp_summary, "show bgp summary")
         return device_state(sas, bgp)
+
+    # --- healing (drivers/healing.py) ---------------------------------------------------
+
+    def healing(self) -> Healing:
+        heal, where = self.layout.heal, f"strongswan over {self.transport}"
+        return Healing(CHARON,
+                       None if heal.initiate else f"not supported on {where}: no initiate "
+                       "command (option heal:initiate)",
+                       None if heal.restart and heal.probe else
+                       f"not supported on {where}: no restart command (option heal:restart)"
+                       + ("; the lab's charon is restarted by dcvpn lab heal"
+                          if self.transport is Transport.LOCAL else ""))
+
+    def ike_daemon(self) -> DaemonStatus:
+        if not self.layout.heal.probe:
+            raise UnsupportedError(f"{self.name}: no charon probe (option heal:probe)")
+        done = self._run(sh(self.layout.heal.probe), "probe charon")
+        if done.rc == 0:
+            return DaemonStatus(CHARON, True, "charon answers")
+        lines = [ln.strip() for ln in done.output.splitlines() if ln.strip()]
+        return DaemonStatus(CHARON, False, "charon does not answer: "
+                            + (lines[-1] if lines else f"exit {done.rc}"))
+
+    def _installed(self, tunnel: str) -> bool:
+        _, children = sas_from_pretty(self._query(self.layout.list_sas, "swanctl --list-sas"))
+        return any(c.name == tunnel and c.state == "INSTALLED" for c in children)
+
+    def initiate(self, tunnel: str, timeout: float = DEFAULT_INITIATE_TIMEOUT) -> str:
+        """`swanctl --initiate` of the tunnel's CHILD SA in its IKE SA (both named like the
+        tunnel, as rendered), unless its CHILD SA is installed already."""
+        if not self.layout.heal.initiate:
+            raise UnsupportedError(self.healing().initiate or "no initiate command")
+        if self._installed(tunnel):
+            return f"{tunnel} is up: nothing to do"
+        wait = max(int(timeout), 1)
+        done = self._run(sh(self.layout.heal.initiate, tunnel, tunnel, str(wait)),
+                         f"initiate {tunnel}", timeout=wait + 10)
+        lines = [ln.strip() for ln in done.output.splitlines() if ln.strip()]
+        if done.rc != 0:
+            raise DriverError(f"{self.name}: swanctl --initiate {tunnel} failed (exit "
+                              f"{done.rc}): {lines[-1] if lines else 'no output'}")
+        return next((ln for ln in reversed(lines) if "successfully" in ln),
+                    f"{tunnel} initiated")
+
+    def restart_ike(self, timeout: float = DEFAULT_RESTART_TIMEOUT) -> str:
+        """The layout's restart command, only when charon does not answer; then wait (bounded)
+        until it answers and initiate every connection without a CHILD SA (the layout's
+        initiate step: tunnels this end only responds on come up without waiting for DPD)."""
+        heal = self.layout.heal
+        if not (heal.restart and heal.probe):
+            raise UnsupportedError(self.healing().restart or "no restart command")
+        before = self.ike_daemon()
+        if before.running:
+            return "charon answers: nothing to do"
+        deadline = time.monotonic() + timeout
+        done = self._run(sh(heal.restart), "restart charon", timeout=timeout)
+        if done.rc != 0:
+            lines = [ln.strip() for ln in done.output.splitlines() if ln.strip()]
+            raise DriverError(f"{self.name}: restarting charon failed (exit {done.rc}): "
+                              f"{lines[-1] if lines else 'no output'}")
+        for _ in range(int(timeout / RESTART_POLL) + 1):
+            if self.ike_daemon().running:
+                break
+            if time.monotonic() > deadline:
+                raise DriverError(f"{self.name}: charon was restarted ({heal.restart}) but "
+                                  f"does not answer after {timeout:g}s")
+            time.sleep(RESTART_POLL)
+        else:
+            raise DriverError(f"{self.name}: charon does not answer after the restart")
+        initiate = next((s for s in self.layout.steps if s.name == "initiate"), None)
+        if initiate is not None:
+            self._run(sh(initiate.command), "initiate after the restart",
+                      timeout=max(deadline - time.monotonic(), 5.0))
+        return (f"charon restarted ({heal.restart}; it was: {before.detail})"
+                + ("; connections without a CHILD SA initiated" if initiate else ""))
 
 
 class StrongswanLocalDriver(StrongswanDriver):

@@ -21,6 +21,8 @@ Options (DeviceTarget.options, all strings) override the tables:
                      `show bgp summary json` (bgp-summary)
     frr_reload       path of FRR's frr-reload.py
     sudo             ssh: "1" runs every command through `sudo -n`
+    heal:<what>      `dcvpn watch --devices` healing (Heal): initiate, probe, restart;
+                     "" = not supported
 
 FRR is applied with frr-reload.py, not `vtysh -f`: vtysh -f merges (a neighbor, prefix-list
 entry or route-map that is no longer rendered stays configured), frr-reload.py diffs the
@@ -31,7 +33,7 @@ bgpd (sessions whose configuration did not change stay up).
 import posixpath
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from drivers.errors import UnsupportedError
 
@@ -67,6 +69,17 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
+class Heal:
+    """How `dcvpn watch --devices` heals the gateway (drivers/healing.py): sh commands, ""
+    = not supported. initiate gets $1 IKE connection, $2 CHILD SA, $3 timeout (seconds);
+    probe exits 0 when charon answers; restart starts charon again."""
+
+    initiate: str
+    probe: str
+    restart: str
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     files: tuple[ManagedFile, ...]
     state_dir: str
@@ -74,6 +87,7 @@ class Layout:
     list_sas: str
     bgp_summary: str
     ignored: tuple[str, ...] = ()  # rendered files this host does not take
+    heal: Heal = field(default_factory=lambda: Heal("", "", ""))
 
     def file(self, name: str) -> ManagedFile | None:
         return next((f for f in self.files if f.name == name), None)
@@ -100,6 +114,23 @@ SSH_PATHS: dict[str, str] = {
 }
 SSH_MODES = {FRR_CONF: 0o640}  # Debian's frr.conf: frr:frr 0640 (owner kept on install)
 SSH_STATE_DIR = "/var/lib/dcvpn"
+# Healing (dcvpn watch --devices), per transport. A host runs charon as a systemd service:
+# Debian 12's charon-systemd package ships /lib/systemd/system/strongswan.service (alias
+# strongswan-swanctl.service; strongswan-starter.service is the legacy ipsec.conf starter),
+# whose ExecStartPost loads the connections. The lab's charon is started and recorded by
+# `dcvpn lab up`: restarting it behind the lab's back would leave a daemon `dcvpn lab down`
+# does not know, so the local transport has no restart (watch's lab mode uses dcvpn lab heal).
+SWANCTL_INITIATE = 'swanctl --initiate --ike "$1" --child "$2" --timeout "$3"'
+SWANCTL_PROBE = "swanctl --stats >/dev/null"
+RESTART_COMMANDS: dict[str, str] = {
+    "ssh": "systemctl restart strongswan.service",
+    "local": "",
+}
+
+
+def _heal(initiate: str, probe: str, transport: str, options: Mapping[str, str]) -> Heal:
+    return Heal(options.get("heal:initiate", initiate), options.get("heal:probe", probe),
+                options.get("heal:restart", RESTART_COMMANDS[transport]))
 
 
 def _files(paths: Mapping[str, str], options: Mapping[str, str],
@@ -191,7 +222,9 @@ def local_layout(options: Mapping[str, str]) -> Layout:
         list_sas=options.get("state:list-sas", f"swanctl --list-sas --pretty --uri {uri}"),
         bgp_summary=options.get("state:bgp-summary", f"vtysh --vty_socket {q(frr_dir)} -c "
                                                      f"{q('show bgp summary json')}"),
-        ignored=ignored)
+        ignored=ignored,
+        heal=_heal(f"{swan_env} {SWANCTL_INITIATE} --uri {uri}",
+                   f"{swan_env} swanctl --stats --uri {uri} >/dev/null", "local", options))
 
 
 def ssh_layout(options: Mapping[str, str]) -> Layout:
@@ -219,4 +252,5 @@ def ssh_layout(options: Mapping[str, str]) -> Layout:
         list_sas=options.get("state:list-sas", "swanctl --list-sas --pretty"),
         bgp_summary=options.get("state:bgp-summary",
                                 f"vtysh -c {q('show bgp summary json')}"),
-        ignored=ignored)
+        ignored=ignored,
+        heal=_heal(SWANCTL_INITIATE, SWANCTL_PROBE, "ssh", options))

@@ -18,9 +18,19 @@ Heal (off with --no-heal): a dead charon the lab started is restarted; a tunnel 
 heal`, at most --max-actions-per-hour per gateway, each action logged with its reason.
 --metrics-file is rewritten atomically after each cycle (Prometheus text).
 
+--devices: no lab; every gateway is read through its driver at the model's host, with the
+credentials and host-key checks of deploy (DCVPN_USERNAME, DCVPN_PASSWORD, DCVPN_SSH_KEY,
+DCVPN_KNOWN_HOSTS, verified unless DCVPN_NO_HOST_KEY_CHECK=1): the driver connecting, the IKE
+daemon where the driver can probe it (strongSwan: charon), tunnels (IKE + CHILD SA), BGP
+sessions and prefixes. Routes, pings and TCP probes are not applicable there (not checked,
+never counted as passed). Healing goes through the driver under the same limit: strongSwan
+re-initiates a tunnel (swanctl --initiate) and restarts a charon that does not answer
+(systemctl restart strongswan.service on a host); a platform that cannot heal (JunOS,
+IOS-XE) gets a `not-supported` alert, never counted against the limit. No root needed.
+
 SIGTERM or SIGINT ends the watch after the cycle in progress (outputs flushed, exit 0).
 Otherwise exit 0 when everything was up in the last cycle, 1 when something was down,
-2 bad input or not root, 3 no lab to watch.
+2 bad input or not root (lab), 3 no lab (or no gateway with a driver) to watch.
 """
 
 from __future__ import annotations
@@ -53,11 +63,13 @@ from pipelines.watch_alerts import (
     check_webhook,
     write_atomically,
 )
+from pipelines.watch_devices import device_watch
 from pipelines.watch_heal import lab_heal
 from tasks.lab_devices import LabDevicesError, load_lab_devices
 from tasks.lab_records import LabRecordsError, read_lab_records
 from tasks.metrics_format import exposition, fabric_families
 from tasks.validate_strongswan import default_lab_dir, local_fabric
+from tasks.watch_devices import NOT_APPLICABLE
 from tasks.watch_metrics import Totals, watch_families
 from tasks.watch_observe import (
     Cycle,
@@ -71,6 +83,7 @@ from tasks.watch_rules import Action, HealPolicy, WatchState, outcome, step
 
 Handler = Callable[[argparse.Namespace], int]
 Healer = Callable[[Path, Action, float], tuple[bool, str]]
+Reader = Callable[[Targets], Cycle]
 DEFAULTS = {"interval": "10", "max_actions_per_hour": "3", "heal_after": "2", "settle": "30",
             "timeout": "5", "heal_timeout": "30", "webhook_timeout": "2"}
 _TRUE = ("1", "true", "yes", "on")
@@ -123,6 +136,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     number("--timeout", "timeout", "seconds for each read, ping and probe (default 5)")
     number("--heal-timeout", "heal_timeout", "seconds for each heal action (default 30)")
     number("--webhook-timeout", "webhook_timeout", "seconds for each webhook POST (default 2)")
+    p.add_argument("--devices", action="store_true",
+                   default=(_env("devices") or "").lower() in _TRUE,
+                   help="no lab: read and heal every gateway through its driver at the "
+                        "model's host [env DCVPN_DEVICES]")
     p.add_argument("--no-heal", action="store_true",
                    default=(_env("no_heal") or "").lower() in _TRUE,
                    help="only observe and alert [env DCVPN_NO_HEAL]")
@@ -181,7 +198,7 @@ def options(args: argparse.Namespace) -> Options:
          _number("--settle", args.settle, strict=False)))
 
 
-def _compile(fabric_file: str | None) -> CompiledFabric:
+def _compile(fabric_file: str | None, as_lab: bool = True) -> CompiledFabric:
     if not fabric_file:
         raise _UsageError("no fabric given: use -f FABRIC or set DCVPN_FABRIC")
     loaded = load_fabric(fabric_file)
@@ -190,7 +207,7 @@ def _compile(fabric_file: str | None) -> CompiledFabric:
         raise FabricLoadError([f.format() for f in errors]
                               + [f"{loaded.source.file}: {len(errors)} lint error(s); "
                                  "fix them first"])
-    return compile_fabric(local_fabric(loaded.fabric)[0])
+    return compile_fabric(local_fabric(loaded.fabric)[0] if as_lab else loaded.fabric)
 
 
 def watch_targets(compiled: CompiledFabric, lab_dir: Path, timeout: float
@@ -263,9 +280,10 @@ def _metrics(t: Targets, run: Run, duration: float) -> str:
 
 
 def one_cycle(t: Targets, run: Run, policy: HealPolicy, sink: AlertSink, heal: Healer,
-              heal_timeout: float, metrics_file: Path | None) -> None:
+              heal_timeout: float, metrics_file: Path | None, read: Reader | None = None
+              ) -> None:
     began = time.monotonic()
-    cycle = read_cycle(t)
+    cycle = (read or read_cycle)(t)
     decided = step(run.state, cycle.observations, time.time(), policy)
     for alert in decided.alerts:
         sink.emit(alert.as_dict())
@@ -285,16 +303,20 @@ def one_cycle(t: Targets, run: Run, policy: HealPolicy, sink: AlertSink, heal: H
 
 
 def watch(t: Targets, opts: Options, sink: AlertSink, stop: Stop,
-          metrics_file: Path | None, heal: Healer = lab_heal) -> Run:
+          metrics_file: Path | None, heal: Healer = lab_heal, *, read: Reader | None = None,
+          policy: HealPolicy | None = None) -> Run:
+    """The loop; `read` and `policy` default to the lab's (tasks.watch_observe.read_cycle,
+    the lab's strongSwan gateways healable)."""
     enabled, limit, heal_after, settle = opts.policy_args
-    policy = HealPolicy(enabled, limit, heal_after, settle, frozenset(t.local))
+    if policy is None:
+        policy = HealPolicy(enabled, limit, heal_after, settle, frozenset(t.local))
     run = Run()
     began = time.monotonic()
     deadline = began + opts.duration if opts.duration is not None else None
     count = 0
     while True:
         started = time.monotonic()
-        one_cycle(t, run, policy, sink, heal, opts.heal_timeout, metrics_file)
+        one_cycle(t, run, policy, sink, heal, opts.heal_timeout, metrics_file, read)
         count += 1
         if stop.event.is_set() or (opts.cycles is not None and count >= opts.cycles):
             return run
@@ -344,6 +366,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     opts = options(args)
     url = check_webhook(args.webhook, args.allow_remote) if args.webhook else None
+    if args.devices:
+        return _watch_devices(args, opts, url)
     compiled = _compile(args.fabric)
     if os.geteuid() != 0:
         raise _UsageError("reading the lab's gateways needs root (namespaces, vici and vtysh "
@@ -351,10 +375,7 @@ def _watch(args: argparse.Namespace) -> int:
     lab_dir = Path(args.lab_dir) if args.lab_dir else default_lab_dir(
         compiled.fabric.fabric.name)
     t, notes = watch_targets(compiled, lab_dir, opts.timeout)
-    metrics_file = Path(args.metrics_file) if args.metrics_file else None
-    if metrics_file is not None and not metrics_file.parent.is_dir():
-        raise _UsageError(f"--metrics-file {metrics_file}: folder {metrics_file.parent} does "
-                          "not exist")
+    metrics_file = _metrics_file(args)
     for note in notes:
         _err(f"dcvpn watch: note: {note}")
     enabled, limit, _, _ = opts.policy_args
@@ -364,14 +385,52 @@ def _watch(args: argparse.Namespace) -> int:
          f"{lab_dir} every {opts.interval:g}s {bound}; "
          + (f"healing at most {limit} action(s) per gateway per hour" if enabled
             else "observing only (--no-heal)"))
+    return _run(args, opts, url, t, metrics_file)
+
+
+def _metrics_file(args: argparse.Namespace) -> Path | None:
+    metrics_file = Path(args.metrics_file) if args.metrics_file else None
+    if metrics_file is not None and not metrics_file.parent.is_dir():
+        raise _UsageError(f"--metrics-file {metrics_file}: folder {metrics_file.parent} does "
+                          "not exist")
+    return metrics_file
+
+
+def _watch_devices(args: argparse.Namespace, opts: Options, url: str | None) -> int:
+    if args.lab_dir:
+        raise _UsageError("--lab-dir watches the lab; --devices reads the model's hosts "
+                          "through their drivers: give one of them")
+    compiled = _compile(args.fabric, as_lab=False)
+    metrics_file = _metrics_file(args)
+    dw = device_watch(compiled, opts.timeout)
+    for note in dw.notes:
+        _err(f"dcvpn watch: note: {note}")
+    if not dw.devices:
+        raise _NoLabError(f"no gateway of fabric {compiled.fabric.fabric.name} can be read "
+                          "through a driver")
+    enabled, limit, heal_after, settle = opts.policy_args
+    bound = (f"for {opts.duration:g}s" if opts.cycles is None else f"for {opts.cycles} cycle(s)"
+             + (f" or {opts.duration:g}s" if opts.duration is not None else ""))
+    _err(f"dcvpn watch: {len(dw.devices)} gateway(s) of fabric {compiled.fabric.fabric.name} "
+         f"through their drivers every {opts.interval:g}s {bound}; "
+         + (f"healing at most {limit} action(s) per gateway per hour" if enabled
+            else "observing only (--no-heal)"))
+    return _run(args, opts, url, dw.targets, metrics_file, dw.heal, dw.read,
+                dw.policy(enabled, limit, heal_after, settle),
+                {"not_checked": sorted(NOT_APPLICABLE)})
+
+
+def _run(args: argparse.Namespace, opts: Options, url: str | None, t: Targets,
+         metrics_file: Path | None, heal: Healer = lab_heal, read: Reader | None = None,
+         policy: HealPolicy | None = None, extra: dict[str, object] | None = None) -> int:
     webhook = Webhook(url, opts.webhook_timeout) if url else None
     sink = AlertSink(sys.stdout, webhook)
     with Stop() as stop:
         try:
-            run = watch(t, opts, sink, stop, metrics_file)
+            run = watch(t, opts, sink, stop, metrics_file, heal, read=read, policy=policy)
         finally:
             hook = webhook.close(opts.webhook_timeout + 1.0) if webhook else None
-    summary = _summary(run, stop, hook)
+    summary = {**_summary(run, stop, hook), **(extra or {})}
     why = f"stopped by {stop.signal}" if stop.signal else "done"
     _err(f"dcvpn watch: {why} after {run.totals.cycles} cycle(s): {sink.count} alert(s), "
          f"{run.actions} action(s) ({run.failed} failed, {summary['refused_actions']} refused "

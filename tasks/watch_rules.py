@@ -11,7 +11,11 @@ cycle and returns the new state, one alert per state change, and the heal action
   the tunnel or on either end's charon is still settling (`settle` seconds, so a healed thing
   gets time to come back);
 - never more than `max_per_hour` actions per gateway in any sliding hour: a refused action
-  is said once (a `rate-limited` alert) until the gateway may act again.
+  is said once (a `rate-limited` alert) until the gateway may act again;
+- an action no end can carry out because its device does not support it
+  (`HealPolicy.unsupported`, e.g. a JunOS gateway read through its driver) is never decided,
+  so it never counts against the limit: it is said once per outage (a `not-supported` alert,
+  when the tunnel has been down `heal_after` cycles or the daemon is first seen dead).
 
 Actions count when they are decided, not when they succeed: a failing heal cannot retry
 more often than the limit allows.
@@ -53,6 +57,7 @@ class AlertKind(StrEnum):
     RECOVERED = "recovered"
     ACTION = "action"
     RATE_LIMITED = "rate-limited"
+    UNSUPPORTED = "not-supported"
 
 
 Key = tuple[Check, str, str]  # (check, gateway, subject)
@@ -126,6 +131,11 @@ class HealPolicy:
     settle: float = 30.0  # seconds a healed daemon or tunnel is left alone
     healable: frozenset[str] = frozenset()  # gateways watch may act on
     restartable: frozenset[str] = RESTARTABLE
+    # (gateway, action kind) -> why that device cannot do it (not-supported alerts)
+    unsupported: Mapping[tuple[str, ActionKind], str] = field(default_factory=dict)
+
+    def can(self, gateway: str, kind: ActionKind) -> bool:
+        return gateway in self.healable and (gateway, kind) not in self.unsupported
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,8 @@ def candidates(observations: Sequence[Observation], state: WatchState,
     out: list[Action] = []
     restarting: set[str] = set()
     for (gw, daemon), obs in sorted(dead.items()):
-        if (gw in policy.healable and gw in answering and daemon in policy.restartable
+        if (policy.can(gw, ActionKind.RESTART) and gw in answering
+                and daemon in policy.restartable
                 and not _settling(state, gw, daemon, now)):
             out.append(Action(ActionKind.RESTART, gw, daemon,
                               f"{daemon} is not running: {obs.reason}"))
@@ -199,13 +210,44 @@ def candidates(observations: Sequence[Observation], state: WatchState,
             continue
         if obs.peer in charon_dead:
             continue  # nothing answers there: its charon needs starting first
-        if (obs.gateway not in policy.healable or obs.gateway not in answering
+        if (not policy.can(obs.gateway, ActionKind.INITIATE) or obs.gateway not in answering
                 or obs.gateway in charon_dead):
             continue  # another end may still take it
         chosen.add(obs.subject)
         cycles = down_cycles[obs.key]
         out.append(Action(ActionKind.INITIATE, obs.gateway, obs.subject,
                           f"tunnel down for {cycles} cycles: {obs.reason}"))
+    return out
+
+
+def unsupported(observations: Sequence[Observation], down_cycles: Mapping[Key, int],
+                policy: HealPolicy, wanted: Sequence[Action], at: str) -> list[Alert]:
+    """One `not-supported` alert per outage that no end could heal for want of support."""
+    if not policy.enabled or not policy.unsupported:
+        return []
+    out: list[Alert] = []
+    said: set[str] = set()
+    targets = {a.target for a in wanted}
+    for obs in sorted(observations, key=lambda o: (o.subject, o.gateway)):
+        cycles = down_cycles.get(obs.key, 0)
+        if obs.up or obs.subject in targets or obs.subject in said:
+            continue
+        if obs.check is Check.TUNNEL and cycles == policy.heal_after:
+            kind, reason = ActionKind.INITIATE, f"tunnel down for {cycles} cycles: {obs.reason}"
+            ends = sorted({g for g in (obs.gateway, obs.peer) if g})
+        elif (obs.check is Check.DAEMON and cycles == 1
+              and obs.subject in policy.restartable):
+            kind, reason = ActionKind.RESTART, f"{obs.subject} is not running: {obs.reason}"
+            ends = [obs.gateway]
+        else:
+            continue
+        why = [policy.unsupported[(g, kind)] for g in ends if (g, kind) in policy.unsupported]
+        if not why or any(policy.can(g, kind) for g in ends):
+            continue
+        said.add(obs.subject)
+        out.append(Alert(at, AlertKind.UNSUPPORTED, obs.gateway, reason, obs.check, obs.subject,
+                         obs.tunnel, action=f"{kind} {obs.subject}", result="not-supported",
+                         detail="; ".join(dict.fromkeys(why))))
     return out
 
 
@@ -254,6 +296,7 @@ def step(state: WatchState, observations: Sequence[Observation], now: float,
     planned = {(a.gateway, a.target): a for a in taken}
     alerts = [a for o in observations
               if (a := _state_alert(o, state.states.get(o.key), at, planned)) is not None]
+    refused += unsupported(observations, down_cycles, policy, wanted, at)
     states = {**state.states, **{o.key: o.state for o in observations}}
     new = WatchState(states, down_cycles, {g: t for g, t in actions.items() if t},
                      settling, frozenset(limited))
