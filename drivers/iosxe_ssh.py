@@ -23,6 +23,9 @@ the running one (drivers.iosxe_ssh_replace) so nothing dcvpn does not own is dro
                     `write memory`. The candidate file is deleted (it may hold secrets).
     confirm         `configure confirm` + `write memory`.
     rollback        pending: `configure revert now`; else replace with dcvpn-rollback.cfg.
+    certificates    a candidate with a PKI section (drivers.iosxe_pki): its diff lists the
+                    key and certificates to import; commit imports them (`crypto pki import
+                    ... pem terminal`) before the checkpoint, when the device lacks them.
 
 Host keys: DeviceTarget.known_hosts must list the device (checked before connecting), and
 paramiko refuses any other key (netmiko ssh_strict, the file as its only key store). The
@@ -49,6 +52,7 @@ from netmiko.exceptions import (
 )
 from netmiko.scp_handler import SCPConn
 
+from drivers import iosxe_pki as pki
 from drivers import iosxe_ssh_table as cli
 from drivers.base import ConfigDiff, DeviceState, DeviceTarget, LoadMode
 from drivers.errors import (
@@ -62,6 +66,7 @@ from drivers.errors import (
 )
 from drivers.iosxe_ssh_oper import device_state
 from drivers.iosxe_ssh_replace import intended_config, running_text
+from drivers.pem_legacy import encrypt_traditional, one_time_password
 from drivers.redact import guard_loggers, hide, redact
 from drivers.timers import DeviceTimer, TimerKind, device_timer
 from inventory.model import Platform, Transport
@@ -169,6 +174,7 @@ class IosxeSshDriver:
         self._conn: Any = None
         self._loaded: Loaded | None = None
         self._armed = False  # this driver armed the revert timer that may be pending
+        self._pki: pki.IosxePki | None = None  # key and certificates to import (iosxe_pki)
         self._slow = max(SLOW_SECONDS, target.timeout)
 
     # --- session ----------------------------------------------------------------------
@@ -319,6 +325,7 @@ class IosxeSshDriver:
     def load_candidate(self, config: str, mode: LoadMode = LoadMode.REPLACE) -> None:
         name = self.target.name
         self.discard()
+        config, bundle = pki.split_candidate(config, name)  # drivers.iosxe_pki
         hide(secret_values(config))
         lines: tuple[str, ...] = ()
         if mode is LoadMode.REPLACE:
@@ -339,11 +346,13 @@ class IosxeSshDriver:
             raise LoadError(f"{name}: the device refuses the candidate: {details}; nothing "
                             "was changed")
         self._loaded = Loaded(mode, url, text, lines)
+        self._pki = bundle
 
     def diff(self) -> ConfigDiff:
         loaded = self._loaded
         if loaded is None:
             return ConfigDiff(native="", unified="")
+        certificates = self._pki_diff()
         running = self.get_running()
         if loaded.mode is LoadMode.REPLACE:
             native = self._send(cli.DIFF_FILES.format(first="system:running-config",
@@ -354,12 +363,68 @@ class IosxeSshDriver:
             body = running.rstrip("\n").removesuffix("end").rstrip("\n")
             candidate = "\n".join([body, *loaded.lines, "end"]) + "\n"
         self._check(native, "diff the candidate", DriverError)
-        return ConfigDiff(native=native_diff(native), unified=unified_diff(running, candidate))
+        return ConfigDiff(native=native_diff(native) + certificates,
+                          unified=unified_diff(running, candidate) + certificates)
 
     def discard(self) -> None:
         loaded, self._loaded = self._loaded, None
+        self._pki = None
         if loaded is not None:
             self._delete(loaded.url)
+
+    # --- certificates and key (drivers.iosxe_pki) ---------------------------------------
+
+    def _device_pki(self, bundle: pki.IosxePki) -> pki.DevicePki:
+        tp = bundle.trustpoint
+        certs = self._send(pki.SHOW_CERTS.format(tp=tp))
+        keys = self._send(pki.SHOW_KEY.format(kind=pki.key_type(bundle), tp=tp))
+        ca, own = pki.parse_certificates(certs)
+        return pki.DevicePki(ca, own, pki.parse_key(keys, tp))
+
+    def _pki_diff(self) -> str:
+        bundle = self._pki
+        return "" if bundle is None else pki.diff_lines(bundle, self._device_pki(bundle))
+
+    def _import_pki(self) -> None:
+        """Import key and certificates when the device lacks them or holds others."""
+        bundle = self._pki
+        if bundle is None or not pki.needs_import(bundle, self._device_pki(bundle)):
+            return
+        name, tp = self.target.name, bundle.trustpoint
+        password = one_time_password()
+        encrypted = encrypt_traditional(bundle.key_pem, password)
+        hide([password, encrypted.strip(),
+              *(ln for ln in encrypted.splitlines() if len(ln) >= pki.MIN_HIDDEN)])
+        conn = self._session()
+        prompt = re.escape(str(conn.base_prompt)) + r"\([^)\n]*\)#\s*$"
+        what = f"import the key and certificates of trustpoint {tp}"
+        timeout = self.target.timeout
+        self._call(what, conn.config_mode)
+        try:
+            output = self._call(what, conn.send_command,
+                                pki.IMPORT.format(tp=tp, password=password),
+                                expect_string=f"(?:{pki.ASK['ca']}|{prompt})",
+                                read_timeout=timeout, strip_prompt=False, strip_command=False)
+            steps = (("key", bundle.ca_pem), ("cert", encrypted), ("", bundle.cert_pem))
+            for ask, (next_ask, text) in zip(("ca", "key", "cert"), steps, strict=True):
+                if not re.search(pki.ASK[ask], output):
+                    raise LoadError(f"{name}: cannot {what}: {redact(pki.failure_lines(output))}"
+                                    "; nothing was changed")
+                pattern = f"(?:{pki.ASK[next_ask]}|{prompt})" if next_ask else prompt
+                conn.write_channel(self._paste(text, conn.RETURN))
+                output = self._call(what, conn.read_until_pattern, pattern=pattern,
+                                    read_timeout=timeout)
+        finally:
+            with contextlib.suppress(DriverError):
+                self._call("leave configuration mode", conn.exit_config_mode)
+        if pki.IMPORTED not in output:
+            raise LoadError(f"{name}: cannot {what}: {redact(pki.failure_lines(output))}; "
+                            "nothing was changed")
+
+    @staticmethod
+    def _paste(pem: str, newline: str) -> str:
+        lines = [ln.rstrip() for ln in pem.strip().splitlines()]
+        return newline.join([*lines, pki.END_OF_PASTE]) + newline
 
     # --- commit, confirm, rollback ------------------------------------------------------
 
@@ -441,6 +506,11 @@ class IosxeSshDriver:
                 "rollback timer`); confirm or roll it back first")
         if timer is not None or loaded.mode is LoadMode.MERGE:
             self._require_archive()
+        try:
+            self._import_pki()  # before the checkpoint and the replace: see drivers.iosxe_pki
+        except DriverError:
+            self.discard()
+            raise
         self._checkpoint()
         try:
             if loaded.mode is LoadMode.REPLACE:

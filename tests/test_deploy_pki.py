@@ -152,9 +152,12 @@ def test_the_labs_pki_covers_its_own_gateways_a_given_one_every_selected(
         check_pki_dir(compiled, pki, list(GATEWAYS))  # --pki-dir: exit 2 before any device
     check_pki_dir(compiled, pki, list(GATEWAYS), strict=False)  # the lab's: what it covers
     assert not_installed(compiled, list(GATEWAYS)) == []  # strongSwan: all installed
-    _, iosxe = write_fabric(tmp_path, fabric_data("cdx", platform="iosxe"))
+    _, iosxe = write_fabric(tmp_path, fabric_data("cdx", platform="iosxe",
+                                                  transport="netconf"))
     assert [ln.split(":")[0] for ln in not_installed(iosxe, list(GATEWAYS))] == list(GATEWAYS)
-    assert "private key is not installed" in not_installed(iosxe, [GATEWAYS[0]])[0]
+    assert "private key are not installed" in not_installed(iosxe, [GATEWAYS[0]])[0]
+    _, iosxe_ssh = write_fabric(tmp_path, fabric_data("cdy", platform="iosxe"))
+    assert not_installed(iosxe_ssh, list(GATEWAYS)) == []  # ssh: crypto pki import
 
 
 # --- strongSwan over SSH, through the deploy tasks ---------------------------------------------

@@ -312,6 +312,8 @@ EXEC: tuple[ExecCmd, ...] = (
     x("show archive config incremental-diffs <url> [ignorecase]", "show_incremental"),
     x("show crypto ikev2 sa [detailed]", "show_ikev2_sa"),
     x("show crypto ipsec sa [detail]", "show_ipsec_sa"),
+    x("show crypto pki certificates [<word>]", "show_pki_certificates"),  # iosxe_cli_pki
+    x("show crypto key mypubkey {rsa|ec|all} [<word>]", "show_key_mypubkey"),
     x("show ip bgp summary", "show_bgp_summary", privileged=False),
     x("show bgp ipv4 unicast summary", "show_bgp_summary", privileged=False),
     x("dir [<url>]", "dir"),

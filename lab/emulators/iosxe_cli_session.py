@@ -9,6 +9,7 @@ import codecs
 import re
 from dataclasses import dataclass
 
+from lab.emulators import iosxe_cli_pki as pki
 from lab.emulators.iosxe_cli_commands import (
     ARCHIVE_NEEDED,
     BAD_SECRETS,
@@ -212,7 +213,8 @@ class CliSession:
                 return self._terminal(words)
             case "configure_terminal":
                 return self._configure_terminal(words)
-        return HANDLERS[parsed.entry.handler](self.ctx, words)
+        handler = HANDLERS.get(parsed.entry.handler) or pki.HANDLERS[parsed.entry.handler]
+        return handler(self.ctx, words)
 
     def _terminal(self, words: tuple[str, ...]) -> Reply:
         if words[1] in ("length", "width"):
@@ -256,6 +258,9 @@ class CliSession:
         if words and words[0].text.lower() == "do" and len(words) > 1:
             return self.exec_line(" " * words[1].column + line[words[1].column:])
         assert self.editor is not None
+        dialog = pki.config_line(self.ctx, line, self.editor.mode)  # crypto pki import
+        if dialog is not None:
+            return dialog
         result = self.editor.apply(line)
         if result in ("end", "exit"):
             self.editor = None

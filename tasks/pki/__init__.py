@@ -32,7 +32,7 @@ directory; [U]: vendor behaviour not verified on a device):
 | references  | render                 | render (trustpoint)    | render         | render      |
 | CA cert     | deploy: x509ca/ca.pem  | deploy: chain (1)      | manual (1)     | deploy (4)  |
 | device cert | deploy: x509/<gw>.pem  | deploy: chain (1)      | manual (1)     | deploy (4)  |
-| private key | deploy: private/ 0600  | manual: pki import (2) | manual (2)     | deploy (4)  |
+| private key | deploy: private/ 0600  | deploy: pki import (2) | manual (2)     | deploy (4)  |
 | CRL         | deploy: x509crl/       | not delivered (3)      | not delivered  | deploy (4)  |
 
 The lab installs the same strongSwan files itself (`dcvpn lab up --pki-dir`, `dcvpn lab
@@ -53,13 +53,18 @@ in 17.15.1); Cisco-IOS-XE-cli-rpc `config-ios-cli-rpc` (17.15.1 YANG; [U] for 17
 send the chain lines over NETCONF (the emulator serves it, lab/emulators/iosxe.py); not done:
 those lines change the running configuration outside the confirmed commit, so a rollback would
 not take them back.
-(2) Not done: the key never appears in a rendered file. The plan: the CLI driver answers
-`crypto pki import DCVPN-<fabric> pem terminal password <one-time>` with the CA, the key
-(exported from `delivery.load_material` as a PEM encrypted with the one-time password) and the
-certificate PEMs ([U] which PEM encryptions 17.x accepts), naming the key pair after the
-trustpoint as the rendered `eckeypair`/`rsakeypair DCVPN-<fabric>` expects. Needs the CLI
-emulator to answer the interactive import, and a decision on rollback (keys live outside the
-running configuration: `configure replace` does not bring back the previous key).
+(2) IOS-XE ssh: the key never appears in a rendered file; the candidate carries a PKI section
+after config.cli (deploy_material.with_device_certificates) and drivers/iosxe_pki.py, when `show
+crypto pki certificates` / `show crypto key mypubkey` differ from it, answers `crypto pki import
+DCVPN-<fabric> pem terminal password <one-time>` with the CA, the key (traditional PEM,
+DES-EDE3-CBC under a fresh random password: drivers/pem_legacy.py) and the certificate, before
+the configure replace, so the checkpoint and the revert snapshot already hold the new chain and
+a rollback never pairs the old chain with the new key (the key pair is outside the running
+configuration: no rollback takes it back). [U] that 17.x accepts an encrypted EC key in this
+dialog (verified: RSA keys in that form; IOS-XE exports EC keys in it), and what it does when
+the trustpoint already holds a key pair or certificates (the emulator replaces them).
+IOS-XE netconf: not done (Cisco-IOS-XE-crypto has no import RPC; cli-rpc would bypass the
+confirmed commit).
 (3) The fabric CA publishes no CRL distribution point, and the trustpoint's `revocation-check
 crl none` accepts a peer when no CRL is at hand: IOS-XE gateways do not refuse a revoked
 peer (strongSwan and JunOS gateways, which hold the CRL, do). A known gap.

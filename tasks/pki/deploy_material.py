@@ -9,7 +9,9 @@ devices keep what they have). The lab's PKI covers only the gateways the lab run
 has); a `--pki-dir` must cover every selected gateway (checked before any device).
 
 JunOS gateways get a PKI section appended to their candidate (with_device_certificates;
-drivers/junos_pki.py loads it after the commit). The key is a secret like a PSK: the
+drivers/junos_pki.py loads it after the commit), IOS-XE gateways over SSH one that
+drivers/iosxe_pki.py imports (`crypto pki import ... pem terminal`) before the configure
+replace. The key is a secret like a PSK: the
 candidate holds `${dcvpn-secret:pki-key/<gateway>}` and tasks/deploy.py resolves it right
 before the driver gets the text, registering the key PEM and each of its base64 lines with the
 log filter and the scrubber, so no diff, report, log or error message can show it.
@@ -18,6 +20,8 @@ log filter and the scrubber, so no diff, report, log or error message can show i
 from dataclasses import dataclass
 from pathlib import Path
 
+from drivers.iosxe_pki import IosxePki, trustpoint_of
+from drivers.iosxe_pki import pack_candidate as pack_iosxe
 from drivers.junos_pki import PkiBundle, pack_candidate
 from drivers.strongswan_creds import CA_FILE, CERT_FILE, CRL_FILE, KEY_FILE
 from inventory.model import Platform, Transport
@@ -71,20 +75,22 @@ def choose_pki_dir(compiled: CompiledFabric, given: str | None,
 # what a deploy with a PKI directory does NOT install, per platform and transport (said as a
 # note on every diff/deploy that selects such a gateway; tasks/pki/__init__.py has the steps)
 NOT_INSTALLED: dict[tuple[Platform, Transport], str] = {
-    (Platform.IOSXE, Transport.SSH): "the private key is not installed by dcvpn (import it "
-    "once: crypto pki import <trustpoint> pem terminal password ...); the certificate chain "
-    "goes with config.cli",
     (Platform.IOSXE, Transport.NETCONF): "certificates and private key are not installed "
     "over NETCONF (the chain has no content in Cisco-IOS-XE-crypto): import them on the "
     "device, or deploy over ssh",
 }
 # platforms whose driver loads certificates and key itself from a PKI section appended to the
-# candidate (JunOS: drivers.junos_pki, after the configuration commit)
+# candidate (JunOS: drivers.junos_pki, after the configuration commit; IOS-XE over SSH:
+# drivers.iosxe_pki, `crypto pki import` before the configure replace)
 LOADED_BY_DRIVER: frozenset[tuple[Platform, Transport]] = frozenset({
     (Platform.JUNOS, Transport.NETCONF),
+    (Platform.IOSXE, Transport.SSH),
 })
 # the platforms whose key a PKI-directory check must decrypt before any device is touched
-KEY_DELIVERED = frozenset({Platform.STRONGSWAN, Platform.JUNOS})
+KEY_DELIVERED: frozenset[tuple[Platform, Transport]] = frozenset({
+    *((Platform.STRONGSWAN, transport) for transport in Transport),
+    *LOADED_BY_DRIVER,
+})
 
 
 def not_installed(compiled: CompiledFabric, gateways: list[str],
@@ -108,7 +114,7 @@ def check_pki_dir(compiled: CompiledFabric, pki_dir: Path, gateways: list[str],
     """Every selected gateway (not strict: every one the PKI has a certificate for) has its
     material, and a strongSwan key that decrypts, before any device is touched; PkiError
     naming the file otherwise."""
-    platforms = {gw.name: gw.platform for _, gw in compiled.gateways()}
+    platforms = {gw.name: (gw.platform, gw.transport) for _, gw in compiled.gateways()}
     for name in gateways:
         if not strict and not covers(pki_dir, name):
             continue
@@ -135,10 +141,16 @@ def with_device_certificates(key: tuple[Platform, Transport], config: str,
     """The candidate of a LOADED_BY_DRIVER gateway with its PKI section (CA, certificate, CRL
     and the key as a reference, resolved like a PSK); any other candidate as it is.
 
-    Intermediates of an ACME chain are not part of it: JunOS has one ca-profile (the root)."""
+    Intermediates of an ACME chain are not part of it: JunOS has one ca-profile (the root),
+    the IOS-XE trustpoint's chain holds the CA and the device certificate."""
     if pki_dir is None or key not in LOADED_BY_DRIVER:
         return config
     pems = device_pems(pki_dir, gateway)
+    if key[0] is Platform.IOSXE:
+        trustpoint = trustpoint_of(config)
+        if trustpoint is None:
+            return config
+        return pack_iosxe(config, IosxePki(trustpoint, pems.ca, pems.cert, key_ref(gateway)))
     return pack_candidate(config, PkiBundle(CA_PROFILE, gateway, pems.ca, pems.cert,
                                             key_ref(gateway), pems.crl))
 
