@@ -9,8 +9,10 @@ scrubbed of the resolved values themselves.
 With a PKI directory (`pki_dir`, tasks.pki.deploy_material) the candidate carries the
 gateway's certificates: strongSwan's bundle gets cert, CA, CRL and the key (a
 `${dcvpn-secret:pki-key/<gw>}` reference, resolved here like a PSK); IOS-XE's config.cli the
-`crypto pki certificate chain` (tasks.render PkiRenderer). Without one, certificates are not
-part of the candidate and stay on the devices as they are.
+`crypto pki certificate chain` (tasks.render PkiRenderer); JunOS's and IOS-XE ssh's candidates
+a PKI section with certificates and key (tasks.pki.deploy_material.with_device_certificates)
+that their drivers load (drivers.junos_pki, drivers.iosxe_pki). Without one, certificates are
+not part of the candidate and stay on the devices as they are.
 
 Nornir's dry run is honoured: commit/confirm/rollback then change nothing and say what they
 would do; `changed` is always the truth (a dry run: "would change").
