@@ -19,7 +19,7 @@ from lab.emulators.device import FlavourSpec, Handler, NetconfDevice, SessionInf
 from lab.emulators.errors import EmulatorError
 from lab.emulators.iosxe_caps import CISCO_IA_NS, RELEASE_MODULES, Advertised, advertised
 from lab.emulators.iosxe_commit import ConfirmedCommits, confirm_timeout
-from lab.emulators.iosxe_data import filtered, operational
+from lab.emulators.iosxe_data import BGP_OPER_NS, CRYPTO_OPER_NS, filtered, operational
 from lab.emulators.iosxe_ia import Archives, minutes
 from lab.emulators.iosxe_oper_state import bgp_oper, crypto_oper
 from lab.emulators.iosxe_schema import (
@@ -78,6 +78,15 @@ def _factory(hostname: str, version: str) -> Element:
 def _in_use(name: str, holder: int) -> RpcReplyError:
     return fail(f"the {name} configuration database is locked by session {holder}",
                 tag="in-use", error_type="protocol")
+
+
+def _subtree_namespaces(op: Element) -> set[str | None] | None:
+    """The namespaces of a subtree filter's top-level nodes (only those parts of the data tree
+    can match); None when there is no filter or another kind of filter."""
+    selection = child(op, "filter")
+    if selection is None or (selection.get("type") or "subtree") != "subtree":
+        return None
+    return {etree.QName(c).namespace for c in children(selection)}
 
 
 def _yang_errors(problems: list[YangProblem]) -> RpcReplyError:
@@ -270,12 +279,21 @@ class IosxeDevice(NetconfDevice):
         return filtered(store, op, self._rules(store))
 
     def _get(self, session: SessionInfo, op: Element) -> Element:
-        combined = copy_tree(self.running)
-        state = self.peers.state()
-        for tree in operational(self.advertised, self.archives,
-                                crypto_oper(state, self.clock.now()),
-                                bgp_oper(self.committed_intent(), state, self.clock.now())):
-            combined.append(tree)
+        wanted = _subtree_namespaces(op)
+        if wanted is None or any(etree.QName(c).namespace in wanted
+                                 for c in children(self.running)):
+            combined = copy_tree(self.running)
+        else:  # nothing of the configuration can match: not copied (a fleet polls often)
+            combined = etree.Element(self.running.tag)
+        crypto: Element | None = None
+        bgp: Element | None = None
+        if wanted is None or wanted & {CRYPTO_OPER_NS, BGP_OPER_NS}:
+            state = self.peers.state()
+            crypto = crypto_oper(state, self.clock.now())
+            bgp = bgp_oper(self.committed_intent(), state, self.clock.now())
+        for tree in operational(self.advertised, self.archives, crypto, bgp):
+            if wanted is None or etree.QName(tree).namespace in wanted:
+                combined.append(tree)
         return filtered(combined, op, self._rules(combined))
 
     def _get_schema(self, session: SessionInfo, op: Element) -> Element:
