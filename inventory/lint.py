@@ -418,6 +418,20 @@ def mesh_scale(ctx: Context) -> Iterator[tuple[Path, str]]:
             "consider hybrid")
 
 
+@rule("DCV253", W, "certificates without auth.crl_url: IOS-XE gateways do not check revocation")
+def iosxe_without_crl(ctx: Context) -> Iterator[tuple[Path, str]]:
+    auth = ctx.fabric.fabric.auth
+    if auth.method != "certificate" or auth.crl_url is not None:
+        return
+    names = [gw.name for _, _, gw in ctx.gateways() if gw.platform is Platform.IOSXE]
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        yield ("fabric", "auth", "crl_url"), (
+            f"IOS-XE gateway(s) {shown} accept a revoked peer certificate: they receive no CRL "
+            "and the certificates name no distribution point; set fabric.auth.crl_url to where "
+            "crl.pem is published")
+
+
 @rule("DCV261", E, "site with more gateways than HA planes")
 def too_many_gateways(ctx: Context) -> Iterator[tuple[Path, str]]:
     for i, s in enumerate(ctx.fabric.sites):

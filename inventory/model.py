@@ -155,10 +155,42 @@ def _default_crypto() -> Crypto:
     return Crypto.model_validate({})
 
 
+CRL_URL_SCHEMES = ("http", "https")
+CRL_URL_MAX = 500  # JunOS `revocation-check crl url` takes at most 500 characters
+# The URL goes into certificates and device configuration (XML, IOS and JunOS CLI): no
+# characters those quote or treat specially (`?` is IOS help, `;` ends a JunOS statement),
+# no query, fragment or user info (credentials never live in the model).
+_CRL_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/\[\]%+]+")
+
+
+def _check_crl_url(v: str) -> str:
+    if re.search(r"\s", v):
+        raise ValueError("a CRL URL must not contain whitespace")
+    if len(v) > CRL_URL_MAX:
+        raise ValueError(f"a CRL URL is at most {CRL_URL_MAX} characters")
+    scheme, sep, rest = v.partition("://")
+    if not sep or scheme.lower() not in CRL_URL_SCHEMES:
+        raise ValueError(f"{v!r}: a CRL URL must start with http:// or https://")
+    host = rest.split("/", 1)[0]
+    if not host:
+        raise ValueError(f"{v!r}: the CRL URL names no host")
+    if not _CRL_URL_CHARS.fullmatch(rest):
+        raise ValueError(f"{v!r}: a CRL URL may hold letters, digits and -._~:/[]%+ only")
+    return v
+
+
 class Auth(_Frozen):
     method: Literal["certificate", "psk"] = "certificate"
     key_type: Literal["ecdsa-p384", "ecdsa-p256", "rsa-3072", "rsa-4096"] = "ecdsa-p384"
     cert_days: int = Field(default=365, ge=1, le=3650)  # gateway certificate validity
+    # Where the operator publishes the fabric CA's crl.pem (README "Certificates on devices"):
+    # issued certificates name it as CRL distribution point, IOS-XE and JunOS fetch it.
+    crl_url: str | None = None
+
+    @field_validator("crl_url")
+    @classmethod
+    def _crl_url(cls, v: str | None) -> str | None:
+        return None if v is None else _check_crl_url(v)
 
 
 class Bfd(_Frozen):

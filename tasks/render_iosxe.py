@@ -106,8 +106,15 @@ CERT_AUTH: dict[str, tuple[str, KeyPair]] = {
     "rsa-4096": ("rsa-sig", "rsakeypair"),
 }
 PSK_AUTH = "pre-share"
-# Try the CRL when it is reachable, accept the certificate when it is not.
+# Without fabric.auth.crl_url: try a CRL when one is at hand, accept the certificate when not
+# (the fabric CA's certificates name no distribution point, so in effect no check).
 REVOCATION_CHECK: tuple[str, ...] = ("crl", "none")
+# With it: fetch the CRL from the peer certificate's distribution point and refuse the peer
+# when it cannot be fetched (strict), keeping a fetched CRL at most this many minutes
+# (`crl cache delete-after`, 1..43200) so a revocation published there is seen within the hour
+# rather than at the CRL's next-update (render_junos.CRL_REFRESH_HOURS likewise).
+REVOCATION_CHECK_CDP: tuple[str, ...] = ("crl",)
+CRL_CACHE_MINUTES = 60
 
 # Value ranges of the YANG leaves (identical in 17.15.1 and 17.12.1).
 LIMITS: dict[str, tuple[int, int]] = {
@@ -175,6 +182,7 @@ class Trustpoint:
     keypair: KeyPair
     revocation: tuple[str, ...]
     chain: tuple[ChainCertificate, ...] = ()  # empty unless rendered with a PKI directory
+    crl_cache_minutes: int | None = None  # set with fabric.auth.crl_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +336,11 @@ def certificate_chain(pems: DevicePems) -> tuple[ChainCertificate, ...]:
 def _trustpoint(view: GatewayView, pems: DevicePems | None) -> Trustpoint:
     identity = ike_identity(view.fabric, view.gateway)
     _, keypair = CERT_AUTH[view.spec.auth.key_type]
+    fetch = view.spec.auth.crl_url is not None
     return Trustpoint(f"{PREFIX}-{view.spec.name}", f"CN={identity}", identity, keypair,
-                      REVOCATION_CHECK, certificate_chain(pems) if pems else ())
+                      REVOCATION_CHECK_CDP if fetch else REVOCATION_CHECK,
+                      certificate_chain(pems) if pems else (),
+                      CRL_CACHE_MINUTES if fetch else None)
 
 
 def _prefix_list(name: str, prefixes: tuple[IPv4Network, ...]) -> PrefixList:

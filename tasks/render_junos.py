@@ -112,6 +112,10 @@ IKE_PROPOSAL = f"{PREFIX}-IKE-PROP"
 ESP_PROPOSAL = f"{PREFIX}-ESP-PROP"
 IPSEC_POLICY = f"{PREFIX}-IPSEC-POL"
 CA_PROFILE = f"{PREFIX}-CA"
+# With fabric.auth.crl_url the ca-profile fetches the CRL itself (`revocation-check crl url`)
+# this often (hours, 0..8784; JunOS default 24), so a revocation published there reaches the
+# device without a deploy; the IOS-XE trustpoint caches it as long (render_iosxe).
+CRL_REFRESH_HOURS = 1
 OWN_LIST = f"{PREFIX}-OWN"
 FABRIC_LIST = f"{PREFIX}-FABRIC"
 TRANSIT_POLICY = f"{PREFIX}-TRANSIT"
@@ -166,6 +170,13 @@ class EspProposal:
 class CaProfile:
     name: str
     identity: str
+    crl_url: Text | None = None  # fabric.auth.crl_url
+    crl_refresh_hours: int = CRL_REFRESH_HOURS
+
+
+def _ca_profile(view: GatewayView) -> CaProfile:
+    url = view.spec.auth.crl_url
+    return CaProfile(CA_PROFILE, CA_PROFILE, text(url) if url is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +447,7 @@ def build_config(view: GatewayView) -> JunosConfig:
         esp_proposal=_esp_proposal(view),
         ipsec_policy=IPSEC_POLICY,
         pfs=_lookup(DH_GROUP, pfs, "PFS group") if pfs is not None else None,
-        ca_profile=None if psk else CaProfile(CA_PROFILE, CA_PROFILE),
+        ca_profile=None if psk else _ca_profile(view),
         local_certificate=None if psk else text(view.gateway.name),
         dpd_interval=_check("DPD interval", crypto.dpd.interval),
         dpd_threshold=DPD_THRESHOLD,

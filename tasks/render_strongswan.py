@@ -65,6 +65,9 @@ ANY = IPv4Network("0.0.0.0/0")
 CHARON_PLUGINS = ("random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints revocation hmac "
                   "kdf gcm aes sha2 {kernel} socket-default vici updown")
 SWANCTL_PLUGINS = "pem pkcs1 pkcs8 x509 revocation constraints pubkey openssl random"
+# With fabric.auth.crl_url: the revocation plugin fetches a peer certificate's CRL distribution
+# point over HTTP through a fetcher plugin when no installed CRL is current.
+CRL_FETCHER_PLUGIN = "curl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -490,6 +493,12 @@ def _common(view: GatewayView) -> dict[str, str]:
             "data_plane": str(view.data_plane)}
 
 
+def _charon_plugins(view: GatewayView, style: DataPlaneStyle) -> str:
+    plugins = CHARON_PLUGINS.format(kernel=style.kernel_plugins)
+    fetch = view.spec.auth.method == "certificate" and view.spec.auth.crl_url is not None
+    return f"{plugins} {CRL_FETCHER_PLUGIN}" if fetch else plugins
+
+
 class StrongswanRenderer:
     platform = Platform.STRONGSWAN
 
@@ -500,7 +509,7 @@ class StrongswanRenderer:
         files = {
             "swanctl.conf": _swanctl(view, env, conns, SECRETS_FILE if psk else None),
             "strongswan.conf": env.get_template("strongswan/strongswan.conf.j2").render(
-                _common(view), plugins=CHARON_PLUGINS.format(kernel=style.kernel_plugins),
+                _common(view), plugins=_charon_plugins(view, style),
                 retransmit=ANYCAST_RETRANSMIT if any(tv.tunnel.anycast for tv in view.tunnels)
                 else None,
                 routing_table=style.routing_table, routing_table_prio=ROUTING_TABLE_PRIO,

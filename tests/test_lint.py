@@ -415,6 +415,18 @@ CASES += [
 ]
 
 
+# CRL distribution point (DCV253), edits of tests/fabrics/cu-crl.yaml (it sets auth.crl_url)
+BASES["cu"] = (ROOT / "tests" / "fabrics" / "cu-crl.yaml").read_text(encoding="utf-8")
+CU_AUTH = ('  auth: {method: certificate, key_type: ecdsa-p384, '
+           'crl_url: "http://pki.cucrl.example.net/dcvpn/crl.pem"}\n')
+CASES += [
+    # no crl_url: the path falls back to the line of fabric.auth
+    Case("cu-iosxe-without-crl-url", "DCV253", W, "cu",
+         ((CU_AUTH, f"  auth: {{method: certificate, key_type: ecdsa-p384}}{MARK}\n"),),
+         ("fabric.auth.crl_url",), "IOS-XE gateway(s) cuh1-gw1, cub3-gw1 accept a revoked peer"),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_rule(tmp_path: Path, case: Case) -> None:
     text = _apply(case.base, case.edits)
@@ -542,8 +554,9 @@ def test_findings_are_ordered_by_line(tmp_path: Path) -> None:
     _, findings = _findings(tmp_path, text)
     keys = [(f.line or 0, f.code) for f in findings]
     assert keys == sorted(keys)
-    # hubs (line 5), iad1's region us lost its hub (info), ams1's id, par1's asn
-    assert [f.code for f in findings] == ["DCV231", "DCV233", "DCV201", "DCV203"]
+    # hubs (line 5), no crl_url (auth, line 12), iad1's region us lost its hub (info), ams1's
+    # id, par1's asn
+    assert [f.code for f in findings] == ["DCV231", "DCV253", "DCV233", "DCV201", "DCV203"]
 
 
 def _gen_module() -> Any:
@@ -555,9 +568,10 @@ def _gen_module() -> Any:
 
 
 @pytest.mark.parametrize(("topology", "n", "mixed", "expected"), [
-    ("hub_spoke", 60, True, set()),
+    # mixed platforms: IOS-XE gateways without fabric.auth.crl_url check no CRL (DCV253)
+    ("hub_spoke", 60, True, {"DCV253"}),
     ("hub_spoke", 30, False, set()),
-    ("full_mesh", 12, True, {"DCV252"}),
+    ("full_mesh", 12, True, {"DCV252", "DCV253"}),
 ])
 def test_benchmark_fabrics_lint_clean(tmp_path: Path, topology: str, n: int, mixed: bool,
                                       expected: set[str]) -> None:

@@ -139,6 +139,9 @@ MODES: dict[str, ModeSpec] = {
         (c("serial-number [none]", 1), c("fqdn <word>", 1), c("ip-address <word>", 1),
          c("subject-name <line>", 1), c("subject-alt-name <line>", 1)),
         (c("revocation-check {crl|none|ocsp}+", 1),),
+        # [U] where IOS-XE's NVGEN puts `crl cache`; dcvpn renders it after revocation-check
+        (c("crl cache delete-after <1-43200>", 2), c("crl cache extend <1-1440>", 2),
+         c("crl cache none", 2)),
         (c("eckeypair <word>", 1), c("rsakeypair <word> [<line>]", 1)),
     )),
     "config-cert-chain": ModeSpec("(config-cert-chain)", (

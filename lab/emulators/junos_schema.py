@@ -182,6 +182,8 @@ security
         crl
           disable
             on-download-failure ;
+          url *
+          refresh-interval = 0..8784
   ike
     proposal *
       description =

@@ -65,9 +65,15 @@ dialog (verified: RSA keys in that form; IOS-XE exports EC keys in it), and what
 the trustpoint already holds a key pair or certificates (the emulator replaces them).
 IOS-XE netconf: not done (Cisco-IOS-XE-crypto has no import RPC; cli-rpc would bypass the
 confirmed commit).
-(3) The fabric CA publishes no CRL distribution point, and the trustpoint's `revocation-check
-crl none` accepts a peer when no CRL is at hand: IOS-XE gateways do not refuse a revoked
-peer (strongSwan and JunOS gateways, which hold the CRL, do). A known gap.
+(3) Without fabric.auth.crl_url the certificates name no CRL distribution point and the
+trustpoint's `revocation-check crl none` accepts a peer when no CRL is at hand: IOS-XE
+gateways do not refuse a revoked peer (lint DCV253). With it, every issued certificate names
+the URL (CRL Distribution Points) and the trustpoint renders `revocation-check crl` with `crl
+cache delete-after 60`: IOS-XE fetches the CRL from the peer certificate's distribution point
+and refuses the peer when it cannot. The operator publishes crl.pem there after every `pki
+revoke` / `pki renew`; dcvpn does not serve it. JunOS also gets `revocation-check crl url`
+(refresh every hour) beside the CRL the deploy loads; strongSwan loads the curl plugin, so
+charon fetches the CRL itself once the installed one is out of date.
 (4) JunOS: the configuration refers to the certificates (ca-profile DCVPN-CA, `ike policy ...
 certificate local-certificate <gw>`); the candidate carries a PKI section after the
 <configuration> document (CA, certificate, CRL, the key as a reference:

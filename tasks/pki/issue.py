@@ -9,6 +9,13 @@ stops them before anything changed. A replaced certificate and its key move to
 Planning (what to do for each gateway) and writing are shared with the ACME issuer
 (tasks.pki.acme_issue): only the Signer that turns an identity and a new key into a
 certificate differs.
+
+With fabric.auth.crl_url every certificate names that URL as its CRL distribution point
+(IOS-XE fetches the CRL from there; JunOS and strongSwan can). `pki issue` reissues a
+certificate whose distribution points differ from the model's, like a changed identity; `pki
+renew` gives the renewed ones the current URL. The CRL carries no issuing distribution point:
+it is a full CRL of the one CA, and an IDP naming the new URL would put certificates issued
+under an earlier URL out of its scope (RFC 5280 6.3.3), so they would have no usable CRL.
 """
 
 from collections.abc import Callable, Sequence
@@ -121,8 +128,24 @@ def cert_identity(cert: x509.Certificate) -> Identity:
                     tuple(sorted(ips, key=lambda a: (a.version, int(a)))))
 
 
+def crl_distribution_points(cert: x509.Certificate) -> tuple[str, ...]:
+    """The URLs of the certificate's CRL Distribution Points extension (() when it has none)."""
+    try:
+        cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(name.value for point in cdp for name in point.full_name or ()
+                 if isinstance(name, x509.UniformResourceIdentifier))
+
+
+def _cdp_extension(url: str) -> x509.CRLDistributionPoints:
+    return x509.CRLDistributionPoints([x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)], relative_name=None, reasons=None,
+        crl_issuer=None)])
+
+
 def build_certificate(ident: Identity, public_key: PublicKey, ca: Ca, now: datetime,
-                      days: int) -> x509.Certificate:
+                      days: int, crl_url: str | None = None) -> x509.Certificate:
     ca_key = ca.signing_key()
     ca_cert = ca.cert
     try:
@@ -150,6 +173,8 @@ def build_certificate(ident: Identity, public_key: PublicKey, ca: Ca, now: datet
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(aki, critical=False)
     )
+    if crl_url is not None:
+        builder = builder.add_extension(_cdp_extension(crl_url), critical=False)
     return builder.sign(ca_key, signing_hash(ca_key))
 
 
@@ -220,7 +245,10 @@ def _context(layout: Layout, passphrase: Passphrase, now: datetime) -> _Context:
 
 
 def issue_plan(gw: Gateway, ident: Identity, key_type: str, issued: Issued | None,
-               revoked: frozenset[int], now: datetime, reissue_revoked: bool) -> Plan:
+               revoked: frozenset[int], now: datetime, reissue_revoked: bool,
+               cdp: tuple[str, ...] | None = None) -> Plan:
+    """What `pki issue` does for one gateway. `cdp`: the CRL distribution points its
+    certificate must name (fabric.auth.crl_url); None leaves them to the signer (ACME)."""
     if issued is None:
         return Plan(gw.name, ident, Outcome.CREATED, "no certificate yet", None)
     cert = issued.cert
@@ -239,8 +267,17 @@ def issue_plan(gw: Gateway, ident: Identity, key_type: str, issued: Issued | Non
     if have_type != key_type:
         return Plan(gw.name, ident, Outcome.REISSUED,
                      f"key type changed: {have_type} -> {key_type}", issued)
+    have_cdp = crl_distribution_points(cert)
+    if cdp is not None and have_cdp != cdp:
+        return Plan(gw.name, ident, Outcome.REISSUED,
+                     f"CRL distribution point changed: {_describe_cdp(have_cdp)} -> "
+                     f"{_describe_cdp(cdp)}", issued)
     return Plan(gw.name, ident, Outcome.UNCHANGED,
                  f"valid until {cert.not_valid_after_utc:%Y-%m-%d}", issued)
+
+
+def _describe_cdp(urls: tuple[str, ...]) -> str:
+    return ", ".join(urls) or "none"
 
 
 def renew_plan(gw: Gateway, ident: Identity, issued: Issued | None, revoked: frozenset[int],
@@ -261,10 +298,10 @@ def renew_plan(gw: Gateway, ident: Identity, issued: Issued | None, revoked: fro
                  f"valid until {cert.not_valid_after_utc:%Y-%m-%d}", issued)
 
 
-def ca_signer(ca: Ca, now: datetime, days: int) -> Signer:
+def ca_signer(ca: Ca, now: datetime, days: int, crl_url: str | None = None) -> Signer:
     """The built-in fabric CA signs locally."""
     def sign(ident: Identity, key: PrivateKey) -> Signed:
-        cert = build_certificate(ident, key.public_key(), ca, now, days)
+        cert = build_certificate(ident, key.public_key(), ca, now, days, crl_url)
         cut = cert.not_valid_after_utc < now + timedelta(days=days)
         return Signed(cert, note="validity cut to the CA's expiry" if cut else "")
     return sign
@@ -332,10 +369,13 @@ def issue_certs(layout: Layout, fabric: Fabric, gateways: Sequence[Gateway],
     with exclusive(layout.root):
         ctx = _context(layout, passphrase, now)
         key_type = fabric.fabric.auth.key_type
+        crl_url = fabric.fabric.auth.crl_url
+        cdp = (crl_url,) if crl_url is not None else ()
         plans = [issue_plan(gw, gateway_identity(fabric, gw), key_type,
                             load_issued(layout, gw.name, ctx.ca, passphrase), ctx.revoked, now,
-                            reissue_revoked) for gw in gateways]
-        return apply_plans(layout, plans, ca_signer(ctx.ca, now, days), passphrase, key_type)
+                            reissue_revoked, cdp) for gw in gateways]
+        return apply_plans(layout, plans, ca_signer(ctx.ca, now, days, crl_url), passphrase,
+                           key_type)
 
 
 @dataclass(frozen=True)
@@ -360,7 +400,8 @@ def renew_certs(layout: Layout, fabric: Fabric, gateways: Sequence[Gateway],
                             within) for gw in gateways]
         crl_next = ctx.crl.next_update_utc if ctx.crl is not None else None
         crl_due = crl_next is None or crl_next - now <= within
-        certs = apply_plans(layout, plans, ca_signer(ctx.ca, now, days), passphrase,
+        certs = apply_plans(layout, plans,
+                            ca_signer(ctx.ca, now, days, fabric.fabric.auth.crl_url), passphrase,
                             fabric.fabric.auth.key_type)
         crl = None
         if crl_due:
