@@ -27,6 +27,17 @@ it, and the checkpoint / revert snapshot taken after the import holds the new ch
 or rollback restores the configuration with the new chain, and the key pair (private-config,
 outside any configuration) stays the new one, so certificate and key never disagree.
 
+From an ACME PKI directory (root in ca.pem, intermediates beside the certificate) ca.pem of
+the section is the CA that issued the device certificate, the last intermediate
+(tasks.pki.delivery.issuing_ca): the import checks that the certificate was issued by the CA
+it is given, and the rendered chain holds the same CA. Limit: the root and any intermediate
+above the issuing one are not put on the device. Cisco-IOS-XE-crypto has the trustpoint's
+`chain-validation {stop | continue <parent trustpoint>}` for a subordinate CA, but a CA-only
+parent trustpoint is filled by `crypto pki authenticate`, a dialog this driver does not run;
+[U] whether IOS-XE accepts peers up to a trustpoint holding a subordinate CA without a parent
+(peers must then hold certificates of the same issuing CA), [U] whether it accepts peer
+certificates without the IKE EKUs (ACME CAs issue serverAuth/clientAuth only).
+
 Never shown: the key (KEY_SHOWN), the encrypted key and the password, all registered with the
 log filter (drivers.redact.hide) before anything is sent.
 """

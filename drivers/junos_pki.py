@@ -22,6 +22,16 @@ committed), loads what differs:
                 request security pki local-certificate load certificate-id C filename F key K
     file-delete every uploaded file, the key first, also when a load failed
 
+An ACME chain (root in ca.pem, intermediates the CA sent with the certificate) gets one
+ca-profile per CA, as Junos chains certificates (a ca-profile per CA in the chain; peers must
+share a trusted CA): the root stays in DCVPN-CA, which the IKE policies trust, intermediate i
+(counted from the root) goes into ca-profile DCVPN-CA-<i> (chain_profiles; with_chain_profiles
+adds those ca-profiles to the configuration, so they are committed before the load). The
+header then names them (`chain=DCVPN-CA-1,...`) and a `chain.pem` part holds their
+certificates, root side first; each is loaded into its profile after the root. [U] that the
+SRX sends the intermediate in its IKE CERT payloads from the loaded ca-profiles, and that it
+accepts a peer certificate without the IKE EKUs (ACME CAs issue serverAuth/clientAuth only).
+
 The published junos-es RPC YANG has no model of the `request security pki ... load` commands,
 so they go as CLI text in <command> (PyEZ's dev.cli). [U] whether the CA load's interactive
 confirmation ("Do you want to load this CA certificate ?") is skipped in a <command> RPC;
@@ -34,6 +44,7 @@ lines are registered with the log filter (drivers.redact.hide) when the candidat
 
 import difflib
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,7 +62,7 @@ Call = Callable[[Element | str, str], Element]  # request, what it does -> reply
 
 PKI_MARKER = "### dcvpn-junos-pki "
 SECTION = "### dcvpn-pki: "
-PARTS = ("ca.pem", "cert.pem", "key.pem", "crl.pem")
+PARTS = ("ca.pem", "cert.pem", "key.pem", "crl.pem", "chain.pem")
 KEY_SHOWN = "<private key>"
 UPLOAD_DIR = "/var/tmp"
 MODES = {"ca": "0644", "cert": "0644", "crl": "0644", "key": "0600"}
@@ -76,6 +87,46 @@ class PkiBundle:
     cert_pem: str
     key_pem: str = field(repr=False)  # the key, or its ${dcvpn-secret:...} reference
     crl_pem: str = ""  # "" when the PKI has no CRL (ACME)
+    # (ca-profile, PEM) of each intermediate CA, root side first (ACME); () for a fabric CA
+    chain: tuple[tuple[str, str], ...] = ()
+
+
+def chain_profiles(root_profile: str, count: int) -> tuple[str, ...]:
+    """The ca-profiles of `count` intermediates below `root_profile`, root side first."""
+    return tuple(f"{root_profile}-{i}" for i in range(1, count + 1))
+
+
+# one intermediate's ca-profile, shaped like the rendered root profile (templates/junos)
+CHAIN_PROFILE_XML = """      <ca-profile>
+        <name>{name}</name>
+        <ca-identity>{name}</ca-identity>
+        <revocation-check>
+          <use-crl/>
+          <crl><disable><on-download-failure/></disable></crl>
+        </revocation-check>
+      </ca-profile>
+"""
+PKI_END = re.compile(r"^[ \t]*</pki>[ \t]*$", re.MULTILINE)
+
+
+def with_chain_profiles(config: str, profiles: tuple[str, ...]) -> str:
+    """The <configuration> text with a ca-profile per intermediate added to security/pki
+    (config unchanged without intermediates); ValueError when it has no pki section."""
+    if not profiles:
+        return config
+    end = PKI_END.search(config)
+    if end is None:
+        raise ValueError("the configuration has no <pki> section for the chain's ca-profiles")
+    added = "".join(CHAIN_PROFILE_XML.format(name=name) for name in profiles)
+    return config[:end.start()] + added + config[end.start():]
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -93,34 +144,56 @@ class DevicePki:
     local: Held | None
     crl_number: int | None
     crl_revoked: frozenset[int] | None  # None: no CRL loaded
+    chain: tuple[Held | None, ...] = ()  # the bundle's chain profiles, in its order
 
 
 @dataclass(frozen=True)
 class Step:
     kind: str  # "ca", "crl" or "local"
     replaces: bool  # the device holds another one that is cleared first
+    profile: str = ""  # a "ca" step: the ca-profile ("" means the bundle's root profile)
 
 
 def pack_candidate(config: str, bundle: PkiBundle) -> str:
     texts = {"ca.pem": bundle.ca_pem, "cert.pem": bundle.cert_pem, "key.pem": bundle.key_pem,
-             "crl.pem": bundle.crl_pem}
+             "crl.pem": bundle.crl_pem, "chain.pem": "".join(pem for _, pem in bundle.chain)}
+    chain = (f" chain={','.join(profile for profile, _ in bundle.chain)}"
+             if bundle.chain else "")
     parts = [config if config.endswith("\n") else config + "\n",
-             f"{PKI_MARKER}ca-profile={bundle.ca_profile} certificate-id={bundle.cert_id}\n"]
+             f"{PKI_MARKER}ca-profile={bundle.ca_profile} certificate-id={bundle.cert_id}"
+             f"{chain}\n"]
     for name in PARTS:
         text = texts[name]
+        if name == "chain.pem" and not text:
+            continue
         if text and not text.endswith("\n"):
             text += "\n"
         parts.append(f"{SECTION}{name}\n{text}")
     return "".join(parts)
 
 
-def _header(line: str, device: str) -> tuple[str, str]:
+def _header(line: str, device: str) -> tuple[str, str, tuple[str, ...]]:
     fields = dict(item.split("=", 1) for item in line[len(PKI_MARKER):].split() if "=" in item)
     profile, cert_id = fields.get("ca-profile", ""), fields.get("certificate-id", "")
     if not profile or not cert_id:
         raise LoadError(f"{device}: the PKI section header needs ca-profile= and "
                         "certificate-id=")
-    return profile, cert_id
+    chain = tuple(p for p in fields.get("chain", "").split(",") if p)
+    if profile in chain or len(set(chain)) != len(chain):
+        raise LoadError(f"{device}: the PKI section header names a ca-profile twice")
+    return profile, cert_id, chain
+
+
+def _chain(profiles: tuple[str, ...], text: str, device: str) -> tuple[tuple[str, str], ...]:
+    try:
+        certs = x509.load_pem_x509_certificates(text.encode()) if text.strip() else []
+    except ValueError:
+        raise LoadError(f"{device}: chain.pem is not a list of PEM X.509 certificates") from None
+    if len(certs) != len(profiles):
+        raise LoadError(f"{device}: PKI section: chain.pem holds {len(certs)} certificates "
+                        f"for {len(profiles)} chain ca-profiles")
+    return tuple((p, c.public_bytes(serialization.Encoding.PEM).decode())
+                 for p, c in zip(profiles, certs, strict=True))
 
 
 def split_candidate(text: str, device: str) -> tuple[str, PkiBundle | None]:
@@ -131,7 +204,7 @@ def split_candidate(text: str, device: str) -> tuple[str, PkiBundle | None]:
         return text, None
     config, rest = text[:start + 1], text[start + 1:]
     lines = rest.splitlines(keepends=True)
-    profile, cert_id = _header(lines[0], device)
+    profile, cert_id, chain = _header(lines[0], device)
     parts: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in lines[1:]:
@@ -151,7 +224,7 @@ def split_candidate(text: str, device: str) -> tuple[str, PkiBundle | None]:
     key = texts["key.pem"]
     hide([key.strip(), *(ln.strip() for ln in key.splitlines() if len(ln.strip()) >= MIN_HIDDEN)])
     bundle = PkiBundle(profile, cert_id, texts["ca.pem"], texts["cert.pem"], key,
-                       texts["crl.pem"])
+                       texts["crl.pem"], _chain(chain, texts["chain.pem"], device))
     check_bundle(bundle, device)
     return config, bundle
 
@@ -180,12 +253,19 @@ def check_bundle(bundle: PkiBundle, device: str) -> None:
             != cert.public_key().public_bytes(serialization.Encoding.DER, public)):
         raise LoadError(f"{device}: the private key does not belong to the certificate of "
                         f"{bundle.cert_id} (serial {cert.serial_number:X})")
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+    issuer = ca
+    for profile, pem in bundle.chain:  # root side first: each is issued by the one before
+        intermediate = _cert(pem, f"CA certificate of {profile} (chain.pem)", device)
+        if not _signed_by(intermediate, issuer):
+            raise LoadError(f"{device}: the CA certificate of {profile} "
+                            f"({intermediate.subject.rfc4514_string()}) was not issued by "
+                            f"{issuer.subject.rfc4514_string()}")
+        issuer = intermediate
+    if not _signed_by(cert, issuer):
+        via = " through chain.pem" if bundle.chain else ""
         raise LoadError(f"{device}: the certificate of {bundle.cert_id} (serial "
                         f"{cert.serial_number:X}) was not issued by the CA in ca.pem "
-                        f"({ca.subject.rfc4514_string()})") from None
+                        f"({ca.subject.rfc4514_string()}){via}")
     if bundle.crl_pem.strip():
         try:
             crl = x509.load_pem_x509_crl(bundle.crl_pem.encode())
@@ -252,6 +332,8 @@ def read_device(call: Call, bundle: PkiBundle) -> DevicePki:
     crl = etree.Element("get-pki-crl")
     etree.SubElement(crl, "ca-profile").text = bundle.ca_profile
     ca_held = _find(call(profile, "read the CA certificates"), bundle.ca_profile)
+    chain_held = tuple(_find(call(_ca_request(name), f"read the CA certificate of {name}"),
+                             name) for name, _ in bundle.chain)
     local_held = _find(call(local, "read the local certificates"), bundle.cert_id)
     number: int | None = None
     revoked: frozenset[int] | None = None
@@ -262,7 +344,13 @@ def read_device(call: Call, bundle: PkiBundle) -> DevicePki:
         number = int(text) if text.isdigit() else None
         revoked = frozenset(s for s in (_serial(leaf_text(e)) for e in _all(
             info, "revoked-cert-serial-number")) if s is not None)
-    return DevicePki(ca_held, local_held, number, revoked)
+    return DevicePki(ca_held, local_held, number, revoked, chain_held)
+
+
+def _ca_request(profile: str) -> Element:
+    request = etree.Element("get-pki-ca-certificate")
+    etree.SubElement(request, "ca-profile").text = profile
+    return request
 
 
 def _same(pem: str, held: Held | None) -> bool:
@@ -294,6 +382,10 @@ def plan(bundle: PkiBundle, device: DevicePki) -> list[Step]:
     ca_changes = not _same(bundle.ca_pem, device.ca)
     if ca_changes:
         steps.append(Step("ca", device.ca is not None))
+    held_chain = device.chain + (None,) * (len(bundle.chain) - len(device.chain))
+    for (profile, pem), held in zip(bundle.chain, held_chain, strict=False):
+        if not _same(pem, held):
+            steps.append(Step("ca", held is not None, profile))
     crl = _crl(bundle)
     if crl is not None and (ca_changes or device.crl_number != _crl_number(crl)
                             or device.crl_revoked != frozenset(r.serial_number for r in crl)):
@@ -336,9 +428,15 @@ def diff_lines(bundle: PkiBundle, device: DevicePki, steps: list[Step]) -> str:
     kinds = {s.kind for s in steps}
     old: list[str] = []
     new: list[str] = []
-    if "ca" in kinds:
-        old.append(_describe_held("ca-certificate", bundle.ca_profile, device.ca))
-        new.append(_describe_pem("ca-certificate", bundle.ca_profile, bundle.ca_pem))
+    chain = dict(bundle.chain)
+    held = dict(zip((p for p, _ in bundle.chain), device.chain, strict=False))
+    for step in (s for s in steps if s.kind == "ca"):
+        if not step.profile:
+            old.append(_describe_held("ca-certificate", bundle.ca_profile, device.ca))
+            new.append(_describe_pem("ca-certificate", bundle.ca_profile, bundle.ca_pem))
+        else:
+            old.append(_describe_held("ca-certificate", step.profile, held.get(step.profile)))
+            new.append(_describe_pem("ca-certificate", step.profile, chain[step.profile]))
     if "crl" in kinds:
         crl = _crl(bundle)
         old.append(_describe_crl(bundle.ca_profile, device.crl_number, device.crl_revoked))
@@ -362,6 +460,11 @@ def diff_lines(bundle: PkiBundle, device: DevicePki, steps: list[Step]) -> str:
 
 def _path(bundle: PkiBundle, part: str) -> str:
     return f"{UPLOAD_DIR}/dcvpn-{bundle.cert_id}-{part}.pem"
+
+
+def _ca_part(step: Step) -> str:
+    """The upload part of a "ca" step: `ca`, or `ca-<profile>` for an intermediate."""
+    return f"ca-{step.profile}" if step.profile else "ca"
 
 
 def _file_put(path: str, text: str, mode: str) -> Element:
@@ -391,25 +494,29 @@ def install(call: Call, bundle: PkiBundle, steps: list[Step]) -> list[str]:
     afterwards whatever happened (DriverError naming a file that could not be)."""
     kinds = {s.kind for s in steps}
     texts = {"ca": bundle.ca_pem, "crl": bundle.crl_pem, "cert": bundle.cert_pem,
-             "key": bundle.key_pem}
-    parts = ([p for p in ("ca",) if "ca" in kinds] + [p for p in ("crl",) if "crl" in kinds]
+             "key": bundle.key_pem, **{f"ca-{p}": pem for p, pem in bundle.chain}}
+    parts = ([_ca_part(s) for s in steps if s.kind == "ca"]
+             + [p for p in ("crl",) if "crl" in kinds]
              + (["key", "cert"] if "local" in kinds else []))
-    names = {p: _path(bundle, p) for p in ("ca", "crl", "cert", "key")}
+    names = {p: _path(bundle, p) for p in texts}
     values = {"profile": bundle.ca_profile, "cert_id": bundle.cert_id, **names}
     done: list[str] = []
     uploaded: list[str] = []
     try:
         for part in parts:
-            call(_file_put(names[part], texts[part], MODES[part]), f"upload {names[part]}")
+            mode = MODES.get(part, MODES["ca"])
+            call(_file_put(names[part], texts[part], mode), f"upload {names[part]}")
             uploaded.append(names[part])
         for step in steps:
             if step.kind == "ca":
+                profile = step.profile or bundle.ca_profile
+                ca_values = {**values, "profile": profile, "ca": names[_ca_part(step)]}
                 if step.replaces:
-                    call(_command(COMMANDS["clear_ca"].format(**values)),
-                         f"clear the CA certificate of {bundle.ca_profile}")
-                call(_command(COMMANDS["load_ca"].format(**values)),
-                     f"load the CA certificate of {bundle.ca_profile}")
-                done.append(f"ca-certificate {bundle.ca_profile} loaded")
+                    call(_command(COMMANDS["clear_ca"].format(**ca_values)),
+                         f"clear the CA certificate of {profile}")
+                call(_command(COMMANDS["load_ca"].format(**ca_values)),
+                     f"load the CA certificate of {profile}")
+                done.append(f"ca-certificate {profile} loaded")
             elif step.kind == "crl":
                 call(_command(COMMANDS["load_crl"].format(**values)),
                      f"load the CRL of {bundle.ca_profile}")

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from inventory.model import Platform
 from inventory.topology import ike_identity
 from tasks.errors import RenderError
-from tasks.pki.delivery import DevicePems, device_pems
+from tasks.pki.delivery import DevicePems, device_pems, issuing_ca
 from tasks.pki.errors import PkiError
 from tasks.pki.store import serial_hex
 from tasks.render_context import GatewayView, TunnelView, require_unicast
@@ -329,8 +329,9 @@ def _chain_entry(pem: str, ca: bool) -> ChainCertificate:
 
 
 def certificate_chain(pems: DevicePems) -> tuple[ChainCertificate, ...]:
-    """Device certificate first, then the CA (the order `show running-config` shows)."""
-    return (_chain_entry(pems.cert, ca=False), _chain_entry(pems.ca, ca=True))
+    """Device certificate first, then the CA (the order `show running-config` shows); from an
+    ACME chain the CA that issued it (the one `crypto pki import` took, drivers.iosxe_pki)."""
+    return (_chain_entry(pems.cert, ca=False), _chain_entry(issuing_ca(pems), ca=True))
 
 
 def _trustpoint(view: GatewayView, pems: DevicePems | None) -> Trustpoint:

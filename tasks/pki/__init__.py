@@ -86,7 +86,10 @@ every uploaded file, the key first. Only what differs is loaded (serial and fing
 number and revoked serials); a renewal clears the old local certificate and loads the new one
 under the same certificate-id. A failed load rolls the confirmed commit back. Loaded
 certificates are not configuration: a rollback leaves the new pair (valid, same CA) in place.
-Intermediates of an ACME chain are not loaded (one ca-profile: the root). [U]: the CA load's
+An ACME chain gets a ca-profile per intermediate (DCVPN-CA-1 the one the root issued, ...,
+added to the configuration with the PKI section), each CA loaded into its own profile after
+the root, which the IKE policies trust; IOS-XE over ssh imports the issuing intermediate as the
+trustpoint's CA (drivers/iosxe_pki.py says what is not installed). [U]: the CA load's
 confirmation prompt in a <command> RPC, <file-put> in a NETCONF session, a PKCS#8 key file.
 """
 

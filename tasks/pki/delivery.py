@@ -8,13 +8,16 @@ From an ACME directory (tasks.pki.acme_issue) the CA is the ACME CA's root (ca.p
 intermediates the CA sent with the certificate travel with it: strongSwan gets them as
 further files in x509ca/ (a peer builds the path leaf -> intermediate -> root from them),
 and there is no CRL file (the ACME CA publishes revocation itself). IOS-XE and JunOS get the
-root and the chain as PEM text (`DevicePems.chain`); their renderers do not embed it yet.
+root and the chain as PEM text (`DevicePems.chain`; `ordered_chain` puts it root side first):
+JunOS loads each CA into its own ca-profile, the IOS-XE trustpoint holds the issuing CA
+(`issuing_ca`); tasks.pki.deploy_material and drivers/{junos,iosxe}_pki.py say how.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from tasks.pki.errors import PkiError
@@ -133,6 +136,44 @@ def device_pems(pki_dir: Path, gateway: str) -> DevicePems:
                       _crl_pem(layout, ca).decode(),
                       "".join(c.public_bytes(serialization.Encoding.PEM).decode()
                               for c in chain))
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def ordered_chain(pems: DevicePems) -> tuple[str, ...]:
+    """The intermediates as PEM texts, root side first (the order an ACME CA sends them in
+    is not relied on); () for a fabric CA. PkiError when they do not lead from the device
+    certificate to the CA."""
+    if not pems.chain.strip():
+        return ()
+    certs = list(x509.load_pem_x509_certificates(pems.chain.encode()))
+    current = x509.load_pem_x509_certificate(pems.cert.encode())
+    ca = x509.load_pem_x509_certificate(pems.ca.encode())
+    path: list[x509.Certificate] = []
+    for _ in range(len(certs) + 1):
+        if _signed_by(current, ca):
+            return tuple(c.public_bytes(serialization.Encoding.PEM).decode()
+                         for c in reversed(path))
+        step = next((c for c in certs if c not in path and _signed_by(current, c)), None)
+        if step is None:
+            break
+        path.append(step)
+        current = step
+    raise PkiError(f"the chain of {ca.subject.rfc4514_string()!r} does not lead from the "
+                   "certificate to the CA")
+
+
+def issuing_ca(pems: DevicePems) -> str:
+    """The CA certificate that signed the device certificate: the last intermediate of an
+    ACME chain, else the CA."""
+    chain = ordered_chain(pems)
+    return chain[-1] if chain else pems.ca
 
 
 iosxe_pems = device_pems

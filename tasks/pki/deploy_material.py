@@ -22,12 +22,12 @@ from pathlib import Path
 
 from drivers.iosxe_pki import IosxePki, trustpoint_of
 from drivers.iosxe_pki import pack_candidate as pack_iosxe
-from drivers.junos_pki import PkiBundle, pack_candidate
+from drivers.junos_pki import PkiBundle, chain_profiles, pack_candidate, with_chain_profiles
 from drivers.strongswan_creds import CA_FILE, CERT_FILE, CRL_FILE, KEY_FILE
 from inventory.model import Platform, Transport
 from inventory.topology import CompiledFabric
 from tasks.lab_records import LabRecordsError, read_lab_records
-from tasks.pki.delivery import device_pems, load_material
+from tasks.pki.delivery import device_pems, issuing_ca, load_material, ordered_chain
 from tasks.pki.errors import PkiError
 from tasks.pki.keys import Passphrase
 from tasks.pki.store import Layout
@@ -141,8 +141,9 @@ def with_device_certificates(key: tuple[Platform, Transport], config: str,
     """The candidate of a LOADED_BY_DRIVER gateway with its PKI section (CA, certificate, CRL
     and the key as a reference, resolved like a PSK); any other candidate as it is.
 
-    Intermediates of an ACME chain are not part of it: JunOS has one ca-profile (the root),
-    the IOS-XE trustpoint's chain holds the CA and the device certificate."""
+    An ACME chain's intermediates: JunOS gets a ca-profile per intermediate (added to the
+    configuration, drivers.junos_pki.with_chain_profiles) and loads each CA into its own;
+    IOS-XE gets them as drivers.iosxe_pki describes."""
     if pki_dir is None or key not in LOADED_BY_DRIVER:
         return config
     pems = device_pems(pki_dir, gateway)
@@ -150,9 +151,20 @@ def with_device_certificates(key: tuple[Platform, Transport], config: str,
         trustpoint = trustpoint_of(config)
         if trustpoint is None:
             return config
-        return pack_iosxe(config, IosxePki(trustpoint, pems.ca, pems.cert, key_ref(gateway)))
+        try:
+            ca = issuing_ca(pems)
+        except PkiError as exc:
+            raise PkiError(f"{Layout(pki_dir).chain(gateway)}: {exc}") from None
+        return pack_iosxe(config, IosxePki(trustpoint, ca, pems.cert, key_ref(gateway)))
+    try:
+        chain = ordered_chain(pems)
+        profiles = chain_profiles(CA_PROFILE, len(chain))
+        config = with_chain_profiles(config, profiles)
+    except (PkiError, ValueError) as exc:
+        raise PkiError(f"{Layout(pki_dir).chain(gateway)}: {exc}") from None
     return pack_candidate(config, PkiBundle(CA_PROFILE, gateway, pems.ca, pems.cert,
-                                            key_ref(gateway), pems.crl))
+                                            key_ref(gateway), pems.crl,
+                                            tuple(zip(profiles, chain, strict=True))))
 
 
 def key_refs(text: str) -> list[str]:
