@@ -48,8 +48,8 @@ _MEAN_MAX_FRACTION: Final = (0.0, 1 / 2, 2 / 3)
 
 
 def rekey_jitter(lifetime: int) -> int:
-    """strongSwan rand_time for a lifetime (10 %, at least 1s); tasks.render_strongswan renders
-    the same value (tests/test_capacity.py checks that they agree)."""
+    """strongSwan rand_time for a lifetime (10 %, at least 1s): what tasks.render_strongswan
+    renders and what the rekey figures here assume."""
     return max(lifetime // 10, 1)
 
 

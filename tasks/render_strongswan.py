@@ -43,6 +43,7 @@ from ipaddress import IPv4Network
 
 import jinja2
 
+from inventory.capacity import rekey_jitter as jitter
 from inventory.crypto import CIPHERS, DH_GROUPS
 from inventory.durations import format_duration
 from inventory.model import MAX_SITE_ID, DataPlane, EspPolicy, IkePolicy, Platform
@@ -236,10 +237,6 @@ def esp_proposal(esp: EspPolicy) -> str:
     if esp.esn:
         parts.append("esn")
     return "-".join(parts)
-
-
-def jitter(seconds: int) -> int:
-    return max(seconds // 10, 1)
 
 
 def traffic_selectors(view: GatewayView, tv: TunnelView
