@@ -119,7 +119,7 @@ def health_dict(gate: GateResult) -> dict[str, Any]:
             "unreachable": dict(gate.unreachable),
             "checks": [c.as_dict() for c in gate.checks
                        if c.status in (CheckStatus.PASS, CheckStatus.FAIL)],
-            "not_evaluated": summary_groups(gate.checks)}
+            "not_evaluated": summary_groups(gate.checks, gate.bulk)}
 
 
 class Deployer:

@@ -81,12 +81,25 @@ def _not_applicable(result: CheckResult, reason: str) -> HealthCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Bulk:
+    """Checks of one status, kind and reason counted, not built one by one: a fleet's gate
+    defers some 10^4 route and ping checks per wave, each named in the wave that checks it."""
+
+    status: CheckStatus
+    kind: Kind
+    reason: str
+    count: int
+    gateways: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class GatePlan:
     """What the gate of one wave checks: per gateway (both ends) its share of the checks."""
 
     wave: frozenset[str]
     expected: Mapping[str, GatewayExpect]
     deferred: tuple[HealthCheck, ...] = ()  # skipped: the other end changes in a later wave
+    bulk: tuple[Bulk, ...] = ()  # deferred route and ping checks, counted
     emulated: frozenset[str] = frozenset()  # emulated devices (no IKE): see the module doc
 
     @property
@@ -140,6 +153,7 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
     mine = frozenset(wave)
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
+    counted: dict[tuple[Kind, str], tuple[int, set[str]]] = {}
     neighbors: dict[str, dict[str, BgpExpect]] = {}
     # a fabric-wide deploy asks 10^5 times: (reason, its group) per set of gateways
     reasons: dict[tuple[str, ...], tuple[str, str] | None] = {}
@@ -173,15 +187,20 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
         defer(CheckResult(Kind.BGP, b.gateway, str(b.address), Status.SKIP, "", "", b.sites,
                           tuple(sorted({b.gateway, b.peer_gateway})))
               for b in bgp if b.tunnel not in kept_names)
-        defer(CheckResult(Kind.ROUTE, r.gateway, str(r.prefix), Status.SKIP, "", "",
-                          r.sites, r.gateways) for r in routes)
-        defer(CheckResult(Kind.PING, p.gateway, f"{p.pair[0]}->{p.pair[1]}", Status.SKIP, "",
-                          "", p.sites, p.gateways) for p in pings)
+        for kind, gateways in [*((Kind.ROUTE, r.gateways) for r in routes),
+                               *((Kind.PING, p.gateways) for p in pings)]:
+            found = deferral(gateways)
+            if found is not None:
+                count, seen = counted.get((kind, found[1]), (0, set()))
+                seen.update(gateways)
+                counted[(kind, found[1])] = (count + 1, seen)
         plan[name] = replace(
             exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
             routes=tuple(r for r in routes if deferral(r.gateways) is None),
             pings=tuple(p for p in pings if deferral(p.gateways) is None))
-    return GatePlan(mine, plan, tuple(deferred), frozenset(emulated))
+    bulk = tuple(Bulk(CheckStatus.SKIPPED, kind, group, count, frozenset(gateways))
+                 for (kind, group), (count, gateways) in sorted(counted.items()))
+    return GatePlan(mine, plan, tuple(deferred), bulk, frozenset(emulated))
 
 
 # what the later wave of a deferred check will check
@@ -316,11 +335,16 @@ def _unread() -> Observation:
     return Observation(unread, unread, unread)
 
 
-def summary_groups(checks: Iterable[HealthCheck]) -> list[dict[str, object]]:
+def summary_groups(checks: Iterable[HealthCheck],
+                   bulk: Iterable[Bulk] = ()) -> list[dict[str, object]]:
     """The checks that were not evaluated (skipped, not applicable), grouped by status, kind
     and reason, with their count and the gateways they concern: a fleet's gate has some 10^4
     of them per wave (every deferred route and ping), each named in the wave that checks it."""
     groups: dict[tuple[str, str, str], tuple[int, set[str]]] = {}
+    for item in bulk:
+        key = (str(item.status), str(item.kind), item.reason)
+        count, gateways = groups.get(key, (0, set()))
+        groups[key] = (count + item.count, gateways | item.gateways)
     for check in checks:
         if check.status in (CheckStatus.PASS, CheckStatus.FAIL):
             continue
@@ -349,6 +373,7 @@ class GateResult:
     attempts: int
     seconds: float
     unreachable: Mapping[str, str]  # wave gateways that broke off (gateway -> error)
+    bulk: tuple[Bulk, ...] = ()  # counted, not listed (GatePlan.bulk)
 
     @property
     def healthy(self) -> bool:
@@ -359,7 +384,8 @@ class GateResult:
         return tuple(c for c in self.checks if c.failed)
 
     def counts(self) -> dict[str, int]:
-        return {str(s): sum(1 for c in self.checks if c.status is s) for s in CheckStatus}
+        return {str(s): sum(1 for c in self.checks if c.status is s)
+                + sum(b.count for b in self.bulk if b.status is s) for s in CheckStatus}
 
 
 def wait_healthy(plan: GatePlan, read: Callable[[], Round], prefix_counts: Mapping[str, int],
@@ -382,14 +408,14 @@ def wait_healthy(plan: GatePlan, read: Callable[[], Round], prefix_counts: Mappi
         if progress is not None:
             progress(attempt, checks)
         if gone:
-            return GateResult(tuple(checks), attempt, clock() - start, gone)
+            return GateResult(tuple(checks), attempt, clock() - start, gone, plan.bulk)
         if not any(c.failed for c in checks):
             break
         left = deadline - clock()
         if left <= 0:
             break
         sleep(min(interval, left))
-    return GateResult(tuple(checks), attempt, clock() - start, {})
+    return GateResult(tuple(checks), attempt, clock() - start, {}, plan.bulk)
 
 
 # --- Nornir task: one get_state ------------------------------------------------------------

@@ -71,14 +71,20 @@ def test_a_wave_checks_both_ends_of_its_tunnels_and_defers_later_peers() -> None
 def test_checks_not_evaluated_are_grouped_by_the_wave_that_checks_them() -> None:
     plan = gate_plan(expected(), [A], later={B: 2, C: 3})
     checks = evaluate(plan, readers(plan, {g: healthy_state(g) for g in (A, B, C)}), PREFIXES)
-    groups = summary_groups(checks)
+    groups = summary_groups(checks, plan.bulk)
     skipped = {(g["kind"], g["reason"]): g for g in groups if g["status"] == "skipped"}
     # s1-s2 waits for s2 (wave 2), s1-s3 for s3 (wave 3); each end's IKE check is one check
     assert skipped[("ike", "deferred to wave 2")]["count"] == 2
     assert skipped[("ike", "deferred to wave 3")]["gateways"] == [A, C]
-    # every check not evaluated is in exactly one group, none evaluated is
+    # every check not evaluated is in exactly one group, none evaluated is; the deferred
+    # routes and pings are counted in the plan, not built one by one
+    assert plan.bulk and {b.kind for b in plan.bulk} == {"route", "ping"}
     assert sum(int(str(g["count"])) for g in groups) == sum(
-        1 for c in checks if c.status in (CheckStatus.SKIPPED, CheckStatus.NOT_APPLICABLE))
+        1 for c in checks if c.status in (CheckStatus.SKIPPED, CheckStatus.NOT_APPLICABLE)
+    ) + sum(b.count for b in plan.bulk)
+    routes = skipped[("route", "deferred to wave 2")]
+    assert routes["count"] == sum(1 for g in (A, B) for r in expected()[g].routes
+                                  if {A, B} <= set(r.gateways) and C not in r.gateways)
     assert not any(g["status"] in ("pass", "fail") for g in groups)
 
 
