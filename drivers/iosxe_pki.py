@@ -50,15 +50,13 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
+from drivers import pki_section as section
 from drivers.errors import LoadError
 from drivers.pem_legacy import PemKeyError, key_kind
-from drivers.redact import hide
 
 PKI_MARKER = "### dcvpn-iosxe-pki "
-SECTION = "### dcvpn-pki: "
 PARTS = ("ca.pem", "cert.pem", "key.pem")
 KEY_SHOWN = "<private key>"
-MIN_HIDDEN = 16  # PEM lines at least this long are registered with the log filter
 TRUSTPOINT_LINE = re.compile(r"^crypto pki trustpoint (?P<tp>\S+)\s*$", re.MULTILINE)
 
 # the device's CLI: commands, the dialog's questions (device transcripts), its verdict
@@ -95,12 +93,8 @@ class DevicePki:
 
 def pack_candidate(config: str, bundle: IosxePki) -> str:
     texts = {"ca.pem": bundle.ca_pem, "cert.pem": bundle.cert_pem, "key.pem": bundle.key_pem}
-    parts = [config if config.endswith("\n") else config + "\n",
-             f"{PKI_MARKER}trustpoint={bundle.trustpoint}\n"]
-    for name in PARTS:
-        text = texts[name]
-        parts.append(f"{SECTION}{name}\n{text if text.endswith(chr(10)) else text + chr(10)}")
-    return "".join(parts)
+    return section.pack(config, f"{PKI_MARKER}trustpoint={bundle.trustpoint}",
+                        ((name, texts[name]) for name in PARTS))
 
 
 def trustpoint_of(config: str) -> str | None:
@@ -112,31 +106,14 @@ def split_candidate(text: str, device: str) -> tuple[str, IosxePki | None]:
     """The configuration and the PKI section of a candidate (checked before the device is
     touched: parsable, the key belongs to the certificate, the CA signed it, the candidate
     configures the trustpoint); LoadError otherwise."""
-    start = text.find("\n" + PKI_MARKER)
-    if start < 0:
+    config, found = section.split(text, PKI_MARKER, PARTS, device)
+    if found is None:
         return text, None
-    config, rest = text[:start + 1], text[start + 1:]
-    lines = rest.splitlines(keepends=True)
-    fields = dict(item.split("=", 1) for item in lines[0][len(PKI_MARKER):].split()
-                  if "=" in item)
-    trustpoint = fields.get("trustpoint", "")
+    trustpoint = found.fields.get("trustpoint", "")
     if not trustpoint:
         raise LoadError(f"{device}: the PKI section header needs trustpoint=")
-    parts: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in lines[1:]:
-        if line.startswith(SECTION):
-            name = line[len(SECTION):].strip()
-            if name not in PARTS or name in parts:
-                raise LoadError(f"{device}: PKI section: unexpected part {name!r}")
-            current = parts[name] = []
-        elif current is not None:
-            current.append(line)
-        elif line.strip():
-            raise LoadError(f"{device}: PKI section: text before the first part")
-    texts = {n: "".join(parts.get(n, [])) for n in PARTS}
+    texts = found.texts
     key = texts["key.pem"]
-    hide([key.strip(), *(ln.strip() for ln in key.splitlines() if len(ln.strip()) >= MIN_HIDDEN)])
     missing = [n for n in PARTS if not texts[n].strip()]
     if missing:
         raise LoadError(f"{device}: PKI section: {', '.join(missing)} missing")

@@ -67,6 +67,7 @@ from drivers.errors import (
 from drivers.iosxe_ssh_oper import device_state
 from drivers.iosxe_ssh_replace import intended_config, running_text
 from drivers.pem_legacy import encrypt_traditional, one_time_password
+from drivers.pki_section import hide_key
 from drivers.redact import guard_loggers, hide, redact
 from drivers.timers import DeviceTimer, TimerKind, device_timer
 from inventory.model import Platform, Transport
@@ -393,8 +394,8 @@ class IosxeSshDriver:
         name, tp = self.target.name, bundle.trustpoint
         password = one_time_password()
         encrypted = encrypt_traditional(bundle.key_pem, password)
-        hide([password, encrypted.strip(),
-              *(ln for ln in encrypted.splitlines() if len(ln) >= pki.MIN_HIDDEN)])
+        hide([password])
+        hide_key(encrypted)
         conn = self._session()
         prompt = re.escape(str(conn.base_prompt)) + r"\([^)\n]*\)#\s*$"
         what = f"import the key and certificates of trustpoint {tp}"

@@ -53,20 +53,18 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from drivers import pki_section as section
 from drivers.errors import DriverError, LoadError
 from drivers.ncclient_session import children_named, leaf_text
-from drivers.redact import hide
 
 Element = etree._Element
 Call = Callable[[Element | str, str], Element]  # request, what it does -> reply
 
 PKI_MARKER = "### dcvpn-junos-pki "
-SECTION = "### dcvpn-pki: "
 PARTS = ("ca.pem", "cert.pem", "key.pem", "crl.pem", "chain.pem")
 KEY_SHOWN = "<private key>"
 UPLOAD_DIR = "/var/tmp"
 MODES = {"ca": "0644", "cert": "0644", "crl": "0644", "key": "0600"}
-MIN_HIDDEN = 16  # PEM lines at least this long are registered with the log filter
 
 # the CLI commands, as the device's CLI spells them
 COMMANDS = {
@@ -159,21 +157,12 @@ def pack_candidate(config: str, bundle: PkiBundle) -> str:
              "crl.pem": bundle.crl_pem, "chain.pem": "".join(pem for _, pem in bundle.chain)}
     chain = (f" chain={','.join(profile for profile, _ in bundle.chain)}"
              if bundle.chain else "")
-    parts = [config if config.endswith("\n") else config + "\n",
-             f"{PKI_MARKER}ca-profile={bundle.ca_profile} certificate-id={bundle.cert_id}"
-             f"{chain}\n"]
-    for name in PARTS:
-        text = texts[name]
-        if name == "chain.pem" and not text:
-            continue
-        if text and not text.endswith("\n"):
-            text += "\n"
-        parts.append(f"{SECTION}{name}\n{text}")
-    return "".join(parts)
+    header = f"{PKI_MARKER}ca-profile={bundle.ca_profile} certificate-id={bundle.cert_id}{chain}"
+    return section.pack(config, header, ((name, texts[name]) for name in PARTS
+                                         if texts[name] or name != "chain.pem"))
 
 
-def _header(line: str, device: str) -> tuple[str, str, tuple[str, ...]]:
-    fields = dict(item.split("=", 1) for item in line[len(PKI_MARKER):].split() if "=" in item)
+def _header(fields: dict[str, str], device: str) -> tuple[str, str, tuple[str, ...]]:
     profile, cert_id = fields.get("ca-profile", ""), fields.get("certificate-id", "")
     if not profile or not cert_id:
         raise LoadError(f"{device}: the PKI section header needs ca-profile= and "
@@ -199,30 +188,15 @@ def _chain(profiles: tuple[str, ...], text: str, device: str) -> tuple[tuple[str
 def split_candidate(text: str, device: str) -> tuple[str, PkiBundle | None]:
     """The configuration and the PKI section of a candidate (checked: parsable, the key
     belongs to the certificate, the CA signed certificate and CRL); LoadError otherwise."""
-    start = text.find("\n" + PKI_MARKER)
-    if start < 0:
+    config, found = section.split(text, PKI_MARKER, PARTS, device)
+    if found is None:
         return text, None
-    config, rest = text[:start + 1], text[start + 1:]
-    lines = rest.splitlines(keepends=True)
-    profile, cert_id, chain = _header(lines[0], device)
-    parts: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in lines[1:]:
-        if line.startswith(SECTION):
-            name = line[len(SECTION):].strip()
-            if name not in PARTS or name in parts:
-                raise LoadError(f"{device}: PKI section: unexpected part {name!r}")
-            current = parts[name] = []
-        elif current is not None:
-            current.append(line)
-        elif line.strip():
-            raise LoadError(f"{device}: PKI section: text before the first part")
-    missing = [n for n in PARTS[:3] if not "".join(parts.get(n, [])).strip()]
+    profile, cert_id, chain = _header(found.fields, device)
+    texts = found.texts
+    missing = [n for n in PARTS[:3] if not texts[n].strip()]
     if missing:
         raise LoadError(f"{device}: PKI section: {', '.join(missing)} missing")
-    texts = {n: "".join(parts.get(n, [])) for n in PARTS}
     key = texts["key.pem"]
-    hide([key.strip(), *(ln.strip() for ln in key.splitlines() if len(ln.strip()) >= MIN_HIDDEN)])
     bundle = PkiBundle(profile, cert_id, texts["ca.pem"], texts["cert.pem"], key,
                        texts["crl.pem"], _chain(chain, texts["chain.pem"], device))
     check_bundle(bundle, device)
