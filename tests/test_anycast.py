@@ -2,7 +2,6 @@
 (golden files in tests/golden/ac-anycast), YANG validity, certificate SANs, the lab plan
 and validation's standby / holder logic (tests/fabrics/ac-anycast.yaml)."""
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import IPv4Address
@@ -13,6 +12,7 @@ import pytest
 import yaml
 from conftest import GOLDEN, UPDATE_GOLDEN
 from cryptography import x509
+from netconf_support import require_yang
 from pki_support import NOW
 
 from inventory.loader import load_fabric
@@ -20,7 +20,6 @@ from inventory.model import Fabric
 from inventory.topology import CompiledFabric, compile_fabric
 from lab.topology import plan
 from lab.up import responders_first
-from lab.yang import yang_dir
 from tasks.errors import RenderError
 from tasks.pki.ca import init_ca
 from tasks.pki.issue import gateway_identity, issue_certs
@@ -188,18 +187,7 @@ Validate = Callable[[str], tuple[str, ...]]
 
 @pytest.fixture(scope="module")
 def yang() -> tuple[Validate, Validate]:
-    reason = None
-    if yang_dir() is None:
-        reason = "vendor YANG folder absent (set DCVPN_YANG_DIR; default ../shared/yang)"
-    else:
-        try:
-            import libyang  # noqa: F401
-        except ImportError:
-            reason = "libyang binding missing"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_yang()
     from lab.yang.iosxe import validate_iosxe
     from lab.yang.junos import validate_junos
 

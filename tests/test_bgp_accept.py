@@ -8,7 +8,6 @@ all: a new site changes only its own gateways and its peers.
 
 import copy
 import importlib.util
-import os
 import re
 import subprocess
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import EXAMPLES, require_binary
+from netconf_support import require_yang
 
 from inventory.errors import FabricLoadError
 from inventory.findings import Severity, format_path
@@ -27,7 +27,6 @@ from inventory.lint import lint
 from inventory.loader import load_fabric, parse_fabric
 from inventory.model import Fabric
 from inventory.topology import CompiledFabric, compile_fabric
-from lab.yang import yang_dir
 from pipelines import offline_diff as module
 from pipelines.cli import main
 from pipelines.diff_cmd import offline_diff
@@ -62,24 +61,9 @@ def _render(name: str, gateway: str, accept: list[str] | None = None, **fabric: 
     return render_gateway(_compiled(name, accept, **fabric), gateway)
 
 
-def _yang_or_skip() -> None:
-    reason = None
-    if yang_dir() is None:
-        reason = "vendor YANG folder absent (set DCVPN_YANG_DIR; default ../shared/yang)"
-    else:
-        try:
-            import libyang  # noqa: F401
-        except ImportError:
-            reason = "libyang binding missing (see .ci/run)"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def iosxe_validate() -> Callable[[str, str], tuple[str, ...]]:
-    _yang_or_skip()
+    require_yang()
     from lab.yang.iosxe import validate_iosxe
 
     return lambda document, release: validate_iosxe(document, release).errors
@@ -87,7 +71,7 @@ def iosxe_validate() -> Callable[[str, str], tuple[str, ...]]:
 
 @pytest.fixture(scope="module")
 def junos_validate() -> Callable[[str], tuple[str, ...]]:
-    _yang_or_skip()
+    require_yang()
     from lab.yang.junos import validate_junos
 
     return lambda document: validate_junos(document).errors

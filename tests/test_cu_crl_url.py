@@ -4,7 +4,6 @@ ca-profile, the strongSwan fetcher plugin, the emulators accepting the rendered 
 golden files of tests/fabrics/cu-crl.yaml (regenerate with DCVPN_UPDATE_GOLDEN=1)."""
 
 import copy
-import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 from conftest import EXAMPLES, GOLDEN, ROOT, UPDATE_GOLDEN
 from cryptography import x509
 from lxml import etree
+from netconf_support import require_yang
 from pki_support import NOW, openssl_verify
 from pydantic import ValidationError
 
@@ -25,7 +25,6 @@ from lab.emulators.iosxe_cli_config import ConfigEditor, LineError, empty_config
 from lab.emulators.iosxe_cli_config import render as render_running
 from lab.emulators.junos_print import to_set
 from lab.emulators.junos_text import apply_set_commands
-from lab.yang import yang_dir
 from tasks.pki.ca import init_ca
 from tasks.pki.crl import revoke
 from tasks.pki.issue import Outcome, crl_distribution_points, issue_certs, renew_certs
@@ -280,18 +279,7 @@ def test_psk_fabric_ignores_the_url() -> None:
 
 @pytest.fixture(scope="module")
 def validate() -> Callable[[str, str], tuple[str, ...]]:
-    reason = None
-    if yang_dir() is None:
-        reason = "vendor YANG folder absent (set DCVPN_YANG_DIR; default ../shared/yang)"
-    else:
-        try:
-            import libyang  # noqa: F401
-        except ImportError:
-            reason = "libyang binding missing: pip install libyang==2.8.0"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_yang()
     from lab.yang.iosxe import validate_iosxe
     from lab.yang.junos import validate_junos
 

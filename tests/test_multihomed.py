@@ -5,7 +5,6 @@ Golden files of tests/fabrics/mh-mixed.yaml live in tests/golden/mh-mixed; regen
 DCVPN_UPDATE_GOLDEN=1 and review the diff.
 """
 
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from ipaddress import IPv4Address
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import EXAMPLES, GOLDEN, UPDATE_GOLDEN
+from netconf_support import require_yang
 from pydantic import ValidationError
 from rendered import FROM_FILES, parsed
 
@@ -21,7 +21,6 @@ from inventory.loader import load_fabric, parse_fabric
 from inventory.model import Gateway
 from inventory.topology import CompiledFabric, compile_fabric
 from lab.topology import plan
-from lab.yang import yang_dir
 from tasks.errors import RenderError
 from tasks.render import render_gateway
 from tasks.render_strongswan import TunnelRole, role
@@ -180,18 +179,7 @@ def test_iosxe_keeps_the_primary_address_only() -> None:
 
 @pytest.fixture(scope="module")
 def yang() -> None:
-    reason = None
-    if yang_dir() is None:
-        reason = "vendor YANG folder absent (set DCVPN_YANG_DIR; default ../shared/yang)"
-    else:
-        try:
-            import libyang  # noqa: F401
-        except ImportError:
-            reason = "libyang binding missing: pip install libyang==2.8.0"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_yang()
 
 
 def test_vendor_payloads_validate_against_the_yang(yang: None) -> None:
