@@ -22,11 +22,13 @@ from lxml import etree
 from ncclient import NCClientError, manager  # type: ignore[import-untyped]
 from ncclient.operations import RaiseMode  # type: ignore[import-untyped]
 from ncclient.operations.errors import TimeoutExpiredError  # type: ignore[import-untyped]
+from ncclient.transport import SSHSession  # type: ignore[import-untyped]
 from ncclient.transport.errors import (  # type: ignore[import-untyped]
     AuthenticationError,
     SSHUnknownHostError,
     TransportError,
 )
+from ncclient.transport.session import NetconfBase  # type: ignore[import-untyped]
 
 from drivers.base import DeviceTarget
 from drivers.errors import ConnectError, DriverError
@@ -92,6 +94,82 @@ def pinned_host_key(target: DeviceTarget) -> str:
         "DCVPN_NO_HOST_KEY_CHECK=1")
 
 
+class PromptSession(SSHSession):  # type: ignore[misc]
+    """An ncclient SSH session that sends each message from the calling thread.
+
+    ncclient's session puts a message in a queue that its reader thread empties only between
+    two waits of up to 100 ms for incoming data: each RPC waited for that tick (about 100 ms
+    per RPC measured against the emulators, 16 ms at a 10 ms tick). Writing at once removes
+    the wait without waking hundreds of idle reader threads more often.
+    """
+
+    def __init__(self, device_handler: Any) -> None:
+        super().__init__(device_handler)
+        self._send_lock = threading.Lock()
+
+    def send(self, message: str) -> None:
+        if not self.connected:
+            raise TransportError("Not connected to NETCONF server")
+        data = message.encode()
+        if self._base == NetconfBase.BASE_11:
+            data = b"\n#%d\n%s\n##\n" % (len(data), data)
+        else:
+            data += b"]]>]]>"
+        self.logger.info("Sending:\n%s", data)  # as ncclient logs it (drivers.redact masks)
+        with self._send_lock:
+            self._channel.sendall(data)
+
+    def _dispatch_message(self, raw: str) -> None:
+        """ncclient's dispatch, with the root element read from the start of the message: its
+        parse_root parses all of it (then the reply is parsed again in full)."""
+        root = root_of(raw)
+        if root is None:  # let ncclient's own handling speak
+            super()._dispatch_message(raw)
+            return
+        self.logger.info("Received message from host")
+        self.logger.debug("Received:\n%s", raw)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.callback(root, raw)
+
+
+# the root element's start tag, after an optional XML declaration, comments and blanks
+# (attribute values hold no "<" and are quoted, so the first unquoted ">" ends the tag)
+_ROOT_TAG = re.compile(r"""\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"""
+                       r"""(<[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""",
+                       re.DOTALL)
+
+
+def root_of(raw: str) -> tuple[str, dict[str, str]] | None:
+    """(tag, attributes) of the message's root element, parsing its start tag only; None
+    when the text does not start with one."""
+    found = _ROOT_TAG.match(raw)
+    if found is None:
+        return None
+    try:
+        root = etree.fromstring(found.group(1) + "/>")
+    except etree.XMLSyntaxError:
+        return None
+    return str(root.tag), dict(root.attrib)
+
+
+def _open(options: dict[str, Any]) -> Any:
+    """manager.connect_ssh with a PromptSession."""
+    handler = manager.make_device_handler(options.pop("device_params"))
+    manager_params = options.pop("manager_params")
+    handler.add_additional_ssh_connect_params(options)
+    handler.add_additional_netconf_params({})
+    session = PromptSession(handler)
+    try:
+        session.connect(**options)
+    except Exception:
+        if session.transport:
+            session.close()
+        raise
+    return manager.Manager(session, handler, raise_mode=RaiseMode.NONE, **manager_params)
+
+
 def connect(target: DeviceTarget, device: str, handler: type | None = None) -> Any:
     """An ncclient Manager for `device` (ncclient device handler name), errors as ConnectError.
 
@@ -107,7 +185,6 @@ def connect(target: DeviceTarget, device: str, handler: type | None = None) -> A
         "password": target.password, "timeout": target.timeout,
         "device_params": device_params,
         "manager_params": {"timeout": target.timeout},
-        "errors_params": {"raise_mode": RaiseMode.NONE},
         "allow_agent": False, "look_for_keys": False,
         "hostkey_verify": target.verify_host_key,
     }
@@ -117,7 +194,7 @@ def connect(target: DeviceTarget, device: str, handler: type | None = None) -> A
         options["hostkey_b64"] = pinned_host_key(target)
     where = f"{target.name} ({target.host}:{target.port})"
     try:
-        session = manager.connect(**options)
+        session = _open(options)
         guard_loggers("ncclient")  # loggers ncclient made while connecting (transport.ssh)
         return session
     except SSHUnknownHostError:
@@ -155,8 +232,8 @@ def _local(element: Element) -> str:
 
 
 def _first_text(element: Element, name: str) -> str | None:
-    for item in element.iter():
-        if isinstance(item.tag, str) and _local(item) == name and (item.text or "").strip():
+    for item in element.iter(f"{{*}}{name}"):  # any namespace or none, matched in C
+        if (item.text or "").strip():
             return (item.text or "").strip()
     return None
 
@@ -164,9 +241,7 @@ def _first_text(element: Element, name: str) -> str | None:
 def device_errors(reply: Element) -> list[DeviceError]:
     """Every distinct <rpc-error> in a reply (Junos repeats some inside its result body)."""
     seen: dict[tuple[str, str | None, str | None], DeviceError] = {}
-    for item in reply.iter():
-        if not isinstance(item.tag, str) or _local(item) != "rpc-error":
-            continue
+    for item in reply.iter("{*}rpc-error"):
         error = DeviceError(
             severity=_first_text(item, "error-severity") or "error",
             message=_first_text(item, "error-message") or "unspecified error",
