@@ -37,7 +37,7 @@ from lab.emulators.oper_model import (
     device_state,
     tunnel_match,
 )
-from lab.emulators.peers import PeerError, PeerRegistry, PeerView
+from lab.emulators.peers import DevicePeers, IntentCache, PeerError, PeerRegistry, PeerView
 from lab.emulators.ssh_server import NetconfServer, ServerThread
 from tasks.pki.psk import ensure_psks, resolve_secrets
 from tasks.render import render_gateway
@@ -153,6 +153,39 @@ def test_registry_finds_devices_by_committed_address() -> None:
     assert registry.by_address("192.0.2.1", exclude="l") is None
     registry.unregister("l")
     assert registry.by_address("192.0.2.1") is None and registry.gateways() == ()
+
+
+def test_owners_and_state_are_reused_until_an_intent_changes() -> None:
+    """A fleet reads every device's state many times between commits: the address table
+    and each device's state are built again only when a committed intent is a new one."""
+    registry = PeerRegistry()
+    intents = {"l": _device("l", A, 65001, 65002, "100.64.0.1", ()),
+               "r": _device("r", B, 65002, 65001, "100.64.0.0", ())}
+    registry.register(PeerView("r", "junos", lambda: intents["r"]))
+    left = DevicePeers(registry, "l", "junos", lambda: intents["l"])
+    owners, state = registry.owners(), left.state()
+    assert registry.owners() is owners and left.state() is state
+    assert owners["192.0.2.2"] == (("r", intents["r"]),)
+    assert state.sessions[0].phase is BgpPhase.ESTABLISHED
+    intents["r"] = replace(intents["r"], local_as=65009)  # a commit on the peer
+    assert registry.owners() is not owners
+    assert left.state().sessions[0].phase is BgpPhase.ACTIVE
+    left.close()
+
+
+def test_intent_cache_keeps_the_intent_for_new_keys_with_the_same_content() -> None:
+    cache, derived = IntentCache(), []
+    one = _device("l", A, 65001, 65002, "100.64.0.1", ())
+
+    def derive() -> Any:
+        derived.append(1)
+        return one
+
+    first = cache.get(object(), derive, 1.0, lambda: b"<config/>")
+    assert cache.get(object(), derive, 2.0, lambda: b"<config/>") is first  # a confirm
+    assert len(derived) == 1
+    cache.get(object(), derive, 3.0, lambda: b"<config>changed</config>")
+    assert len(derived) == 2
 
 
 # ---- four emulated devices --------------------------------------------------------------

@@ -104,13 +104,13 @@ class _Siblings:
 def insert_ordered(parent: Element, new: Element, parent_path: Path, rules: TreeRules) -> None:
     """Insert new after the last sibling that sorts before or with it."""
     rank = rules.order((*parent_path, str(new.tag)))
-    siblings = children(parent)
-    position = 0
-    for index in range(len(siblings) - 1, -1, -1):  # from the end: appends stop at once
-        if rules.order((*parent_path, str(siblings[index].tag))) <= rank:
-            position = index + 1
-            break
-    parent.insert(position, new)
+    for index in range(len(parent) - 1, -1, -1):  # from the end: appends stop at once
+        sibling = parent[index]
+        if isinstance(sibling.tag, str) and rules.order(
+                (*parent_path, sibling.tag)) <= rank:
+            parent.insert(index + 1, new)
+            return
+    parent.insert(0, new)
 
 
 def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
@@ -162,10 +162,14 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     """A copy without operation attributes, children in schema order, deletions dropped."""
     copy = etree.Element(element.tag)
     copy.text = element.text if rules.is_value(path) else None
+    kept: list[tuple[int, Element]] = []
     for item in children(element):
         if rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
             continue
-        insert_ordered(copy, fresh_copy(item, (*path, str(item.tag)), rules), path, rules)
+        item_path = (*path, str(item.tag))
+        kept.append((rules.order(item_path), fresh_copy(item, item_path, rules)))
+    kept.sort(key=lambda ranked: ranked[0])  # stable: what insert_ordered one by one gives
+    copy.extend(item for _, item in kept)
     return copy
 
 

@@ -128,6 +128,7 @@ class IosxeDevice(NetconfDevice):
         self.os_version = os_version
         self.confirmed_commit = confirmed_commit
         self._last_valid: tuple[bytes, Element] | None = None
+        self._last_checked: bytes | None = None  # canonical form of the last tree _checked returned
         self.running = self._checked(_factory(self.hostname, os_version))
         self.candidate = copy_tree(self.running)
         self.startup = copy_tree(self.running)
@@ -191,7 +192,7 @@ class IosxeDevice(NetconfDevice):
         """The running configuration as peers see it (any thread: commits replace it)."""
         running = self.running
         return self._intent.get(running, lambda: native_intent(running, self.peers.gateway),
-                                self.committed_at)
+                                self.committed_at, lambda: canonical(running))
 
     def shutdown(self) -> None:
         self.peers.close()
@@ -210,6 +211,7 @@ class IosxeDevice(NetconfDevice):
         parsed = self.yang.parse(tree)
         if isinstance(parsed, YangProblem):
             raise _yang_errors([parsed])
+        self._last_checked = canonical(parsed)
         return parsed
 
     def _validated(self, tree: Element) -> Element:
@@ -219,7 +221,8 @@ class IosxeDevice(NetconfDevice):
         key = canonical(tree)
         if self._last_valid is not None and self._last_valid[0] == key:
             return copy_tree(self._last_valid[1])
-        tree = self._checked(tree)
+        if key != self._last_checked:  # the candidate edit-config just checked: in order
+            tree = self._checked(tree)
         if self.yang is not None:
             problems = self.yang.validate(tree)
             if problems:
@@ -289,11 +292,11 @@ class IosxeDevice(NetconfDevice):
         bgp: Element | None = None
         if wanted is None or wanted & {CRYPTO_OPER_NS, BGP_OPER_NS}:
             state = self.peers.state()
-            crypto = crypto_oper(state, self.clock.now())
-            bgp = bgp_oper(self.committed_intent(), state, self.clock.now())
-        for tree in operational(self.advertised, self.archives, crypto, bgp):
-            if wanted is None or etree.QName(tree).namespace in wanted:
-                combined.append(tree)
+            if wanted is None or CRYPTO_OPER_NS in wanted:
+                crypto = crypto_oper(state, self.clock.now())
+            if wanted is None or BGP_OPER_NS in wanted:
+                bgp = bgp_oper(self.committed_intent(), state, self.clock.now())
+        combined.extend(operational(self.advertised, self.archives, crypto, bgp, wanted))
         return filtered(combined, op, self._rules(combined))
 
     def _get_schema(self, session: SessionInfo, op: Element) -> Element:

@@ -6,6 +6,7 @@ them from the committed configs of the device and its peers.
 """
 
 import threading
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -161,13 +162,16 @@ def checkpoint_archives(archives: Archives) -> Element:
 
 
 def operational(advertised: Advertised, archives: Archives, crypto: Element | None = None,
-                bgp: Element | None = None) -> list[Element]:
-    """crypto / bgp: crypto-oper-data and bgp-state-data (iosxe_oper_state); empty if None."""
-    return [
-        yang_library(advertised),
-        checkpoint_archives(archives),
-        crypto if crypto is not None else etree.Element(
-            f"{{{CRYPTO_OPER_NS}}}crypto-oper-data", nsmap={None: CRYPTO_OPER_NS}),
-        bgp if bgp is not None else etree.Element(
-            f"{{{BGP_OPER_NS}}}bgp-state-data", nsmap={None: BGP_OPER_NS}),
+                bgp: Element | None = None, wanted: set[str | None] | None = None
+                ) -> list[Element]:
+    """crypto / bgp: crypto-oper-data and bgp-state-data (iosxe_oper_state); empty if None.
+    wanted: the namespaces to build (None: all of them)."""
+    parts: list[tuple[str, Callable[[], Element]]] = [
+        (YANG_LIBRARY_NS, lambda: yang_library(advertised)),
+        (ARCHIVE_OPER_NS, lambda: checkpoint_archives(archives)),
+        (CRYPTO_OPER_NS, lambda: crypto if crypto is not None else etree.Element(
+            f"{{{CRYPTO_OPER_NS}}}crypto-oper-data", nsmap={None: CRYPTO_OPER_NS})),
+        (BGP_OPER_NS, lambda: bgp if bgp is not None else etree.Element(
+            f"{{{BGP_OPER_NS}}}bgp-state-data", nsmap={None: BGP_OPER_NS})),
     ]
+    return [build() for namespace, build in parts if wanted is None or namespace in wanted]

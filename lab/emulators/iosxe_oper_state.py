@@ -45,7 +45,8 @@ ESP_HMAC = {"md5": "esp-hmac-md5", "sha1": "esp-hmac-sha", "sha256": "esp-hmac-s
 
 
 def _sub(parent: Element, name: str, value: object = None) -> Element:
-    element = etree.SubElement(parent, f"{{{etree.QName(parent).namespace}}}{name}")
+    tag = str(parent.tag)  # "{namespace}local": the namespace part, without a QName
+    element = etree.SubElement(parent, tag[:tag.find("}") + 1] + name)
     if value is not None:
         element.text = str(value).lower() if isinstance(value, bool) else str(value)
     return element

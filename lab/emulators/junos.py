@@ -185,7 +185,7 @@ class JunosDevice(NetconfDevice):
         """The committed configuration as peers see it (any thread: commits replace it)."""
         last = self.store.history[0]
         return self._intent.get(last, lambda: junos_intent(last.config, self.peers.gateway),
-                                float(last.seconds))
+                                float(last.seconds), lambda: canonical(last.config))
 
     def _ca_profiles(self) -> set[str]:
         """ca-profile names of the committed configuration (a CA certificate needs one)."""

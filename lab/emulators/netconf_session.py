@@ -14,7 +14,7 @@ from lab.emulators.device import BASE_10, BASE_11, NetconfDevice, SessionInfo
 from lab.emulators.errors import FramingError
 from lab.emulators.netconf_framing import Deframer, encode_chunked, encode_eom
 from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError
-from lab.emulators.xmlutil import NC_NS, Element, children, in_namespace, local_name, parse
+from lab.emulators.xmlutil import NC_NS, Element, children, local_name, parse
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,10 @@ class NetconfSession:
         reply = etree.Element(f"{{{NC_NS}}}rpc-reply", nsmap=nsmap)
         for key, value in (attributes or {}).items():
             reply.set(key, value)
-        for element in body:
-            reply.append(in_namespace(element, NC_NS))
-        data = etree.tostring(reply)
+        # the body goes inside the envelope as serialized: its elements in no namespace take
+        # the envelope's default one (NETCONF base), as on a device, without visiting each
+        envelope = etree.tostring(reply)
+        data = b"".join((envelope[:-2], b">", *(etree.tostring(e) for e in body),
+                         b"</rpc-reply>"))
         self._send(encode_chunked(data) if self.info.base_11 else encode_eom(data))
 

@@ -6,11 +6,12 @@ Elements marked inactive (Junos `inactive="inactive"`) count as absent, as on th
 import hashlib
 from collections.abc import Iterator
 
-from lab.emulators.xmlutil import Element, children, local_name, text_of
+from lab.emulators.xmlutil import Element, text_of
 
 
 def _active(element: Element) -> bool:
-    return not any(key.rsplit("}", 1)[-1] == "inactive" for key in element.attrib)
+    keys = element.keys()
+    return not keys or not any(key.rsplit("}", 1)[-1] == "inactive" for key in keys)
 
 
 def each(element: Element | None, path: str) -> Iterator[Element]:
@@ -18,8 +19,8 @@ def each(element: Element | None, path: str) -> Iterator[Element]:
     if element is None:
         return
     head, _, rest = path.partition("/")
-    for item in children(element):
-        if local_name(item) == head and _active(item):
+    for item in element.iterchildren(f"{{*}}{head}"):  # any namespace or none, matched in C
+        if _active(item):
             if rest:
                 yield from each(item, rest)
             else:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from lab.emulators.errors import EmulatorError
 from lab.emulators.oper_model import DeviceIntent, DeviceState, device_state, stamped
 
+Owner = tuple[str, DeviceIntent]  # gateway name, its committed intent
+
 
 class PeerError(EmulatorError):
     """A registration that would make the registry ambiguous."""
@@ -41,6 +43,7 @@ class PeerRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._views: dict[str, PeerView] = {}
+        self._owners: tuple[tuple[DeviceIntent, ...], dict[str, tuple[Owner, ...]]] | None = None
 
     def register(self, view: PeerView) -> None:
         with self._lock:
@@ -74,16 +77,26 @@ class PeerRegistry:
                 return intent
         return None
 
-    def address_map(self, *, exclude: str | None = None) -> dict[str, DeviceIntent]:
-        """by_address for every address at once: one pass over the devices, so a hub with a
-        tunnel to each of n devices costs n, not n * n, committed() calls."""
+    def owners(self) -> dict[str, tuple[Owner, ...]]:
+        """Every address with the devices that own it, by gateway name: one pass over the
+        devices, built again only when one of their committed intents is a new one (a fleet
+        reads the state of every device many times between two commits)."""
         with self._lock:
-            views = [v for v in self._views.values() if v.gateway != exclude]
-        owners: dict[str, DeviceIntent] = {}
-        for view in sorted(views, key=lambda v: v.gateway):
-            intent = view.committed()
+            views = sorted(self._views.values(), key=lambda v: v.gateway)
+        named = [(v.gateway, v.committed()) for v in views]
+        intents = tuple(intent for _, intent in named)
+        with self._lock:
+            cached = self._owners
+        if cached is not None and len(cached[0]) == len(intents) and all(
+                a is b for a, b in zip(cached[0], intents, strict=True)):
+            return cached[1]
+        found: dict[str, list[Owner]] = {}
+        for gateway, intent in named:
             for address in intent.local_addresses:
-                owners.setdefault(address, intent)  # the first by gateway name, as by_address
+                found.setdefault(address, []).append((gateway, intent))
+        owners = {address: tuple(owned) for address, owned in found.items()}
+        with self._lock:
+            self._owners = (intents, owners)
         return owners
 
 
@@ -97,13 +110,19 @@ class IntentCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._key: object = None
+        self._content: bytes | None = None
         self._intent: DeviceIntent | None = None
 
-    def get(self, key: object, derive: Callable[[], DeviceIntent], now: float) -> DeviceIntent:
+    def get(self, key: object, derive: Callable[[], DeviceIntent], now: float,
+            content: Callable[[], bytes] | None = None) -> DeviceIntent:
+        """content: the committed config's bytes; a new key with the same content (a
+        confirming commit, a copied tree) keeps the intent instead of deriving it again."""
         with self._lock:
             if self._intent is None or key != self._key:
-                self._intent = stamped(self._intent, derive(), now)
-                self._key = key
+                data = content() if content is not None else None
+                if data is None or data != self._content or self._intent is None:
+                    self._intent = stamped(self._intent, derive(), now)
+                self._key, self._content = key, data
             return self._intent
 
 
@@ -119,6 +138,7 @@ class DevicePeers:
         self.registry = registry
         self.gateway = gateway
         self.committed = committed
+        self._state: tuple[DeviceIntent, object, DeviceState] | None = None
         if registry is not None:
             registry.register(PeerView(gateway, platform, committed))
 
@@ -128,10 +148,23 @@ class DevicePeers:
         return self.registry.by_address(address, exclude=self.gateway)
 
     def state(self) -> DeviceState:
+        """The device's state; the same object while neither its committed intent nor any
+        peer's changed (device_state depends on nothing else)."""
+        own = self.committed()
         if self.registry is None:
-            return device_state(self.committed(), self.lookup)
-        return device_state(self.committed(), self.registry.address_map(
-            exclude=self.gateway).get)
+            return device_state(own, self.lookup)
+        owners = self.registry.owners()
+        cached = self._state
+        if cached is not None and cached[0] is own and cached[1] is owners:
+            return cached[2]
+
+        def lookup(address: str) -> DeviceIntent | None:
+            return next((intent for gateway, intent in owners.get(address, ())
+                         if gateway != self.gateway), None)
+
+        state = device_state(own, lookup)
+        self._state = (own, owners, state)
+        return state
 
     def close(self) -> None:
         if self.registry is not None:

@@ -36,14 +36,6 @@ def strip_namespaces(element: Element) -> Element:
     return copy
 
 
-def in_namespace(element: Element, namespace: str) -> Element:
-    """Put element and its namespace-less descendants in namespace (in place)."""
-    for node in element.iter():
-        if isinstance(node.tag, str) and not node.tag.startswith("{"):
-            node.tag = f"{{{namespace}}}{node.tag}"
-    return element
-
-
 def children(element: Element) -> list[Element]:
     """Element children only (no comments or processing instructions)."""
     return [c for c in element if isinstance(c.tag, str)]
