@@ -12,6 +12,8 @@ as a change (`- ... key <masked>` / `+ ... key <masked>`) without showing either
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from lxml import etree
+
 from drivers.iosxe_tree import INTERFACE_PARENT, Element, Path, elements, key_values, keys_of, local
 from tasks.semantic_diff import mask_secrets
 
@@ -44,38 +46,42 @@ def _entry_header(path: Path, words: tuple[str, ...], element: Element,
     return " ".join((*words, name, *values))
 
 
-def leaf_lines(native: Element) -> Iterator[LeafLine]:
-    """The leaves of a <native> tree in document order."""
+def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[LeafLine]:
+    """The leaves of a <native> tree in document order (but those of the top-level
+    statements whose tag is in skip)."""
 
     def visit(item: Element, path: Path, header: tuple[str, ...],
               words: tuple[str, ...]) -> Iterator[LeafLine]:
-        here = (*path, local(item))
-        keys = keys_of(here, item)
+        name = local(item)
+        here = (*path, name)
+        inner = elements(item)
+        keys = keys_of(here, item) if inner else ()
         if keys:
             entry = _entry_header(here, words, item, key_values(here, item))
-            children = [c for c in elements(item) if local(c) not in keys]
+            children = [c for c in inner if local(c) not in keys]
             if not children:
                 yield LeafLine((*header, entry), (), "", False)
             for child in children:
                 yield from visit(child, here, (*header, entry), ())
-        elif elements(item):
-            for child in elements(item):
-                yield from visit(child, here, header, (*words, local(item)))
+        elif inner:
+            for child in inner:
+                yield from visit(child, here, header, (*words, name))
         else:
-            name = local(item)
             spelled = words if words[-1:] and (words[-1], name) in UNNAMED_LEAVES else \
                 (*words, name)
             yield LeafLine(header, spelled, (item.text or "").strip(), name in SECRET_LEAVES)
 
     for top in elements(native):
-        yield from visit(top, (), (), ())
+        if str(top.tag) not in skip:
+            yield from visit(top, (), (), ())
 
 
 def cli_diff(running: Element, candidate: Element) -> str:
     """`- line` for each leaf only in running, `+ line` for each only in candidate, grouped
     by the first header (top-level statement) in the order the trees have them."""
-    before = list(leaf_lines(running))
-    after = list(leaf_lines(candidate))
+    same = _same_tops(running, candidate)
+    before = list(leaf_lines(running, same))
+    after = list(leaf_lines(candidate, same))
     kept_before, kept_after = set(before), set(after)
     gone = [line for line in before if line not in kept_after]
     new = [line for line in after if line not in kept_before]
@@ -84,17 +90,30 @@ def cli_diff(running: Element, candidate: Element) -> str:
     order: dict[str, int] = {}
     for line in (*before, *after):
         order.setdefault(_top(line), len(order))
-    changes = sorted([(order[_top(line)], 0, index, "- " + _shown(line))
+    changes = sorted([(order[_top(line)], 0, index, "- " + line.show())
                       for index, line in enumerate(gone)] +
-                     [(order[_top(line)], 1, index, "+ " + _shown(line))
+                     [(order[_top(line)], 1, index, "+ " + line.show())
                       for index, line in enumerate(new)])
-    return "\n".join(text for *_, text in changes) + "\n"
+    # secret leaves are masked by position (show); every line also by the patterns of
+    # tasks.semantic_diff (a secret in a leaf the table does not name), in one pass
+    return mask_secrets("\n".join(text for *_, text in changes) + "\n")
 
 
-def _shown(line: LeafLine) -> str:
-    """Secret leaves are masked by position; every other line also by the patterns of
-    tasks.semantic_diff (a secret in a leaf the table does not name)."""
-    return line.show() if line.secret else mask_secrets(line.show())
+def _same_tops(running: Element, candidate: Element) -> frozenset[str]:
+    """Tags of the top-level statements that both trees hold once and equal: they add the
+    same lines to both sides, so their leaves need not be listed (and no line of another
+    statement can match one of theirs: each line starts with its statement's name)."""
+    left, right = _single_tops(running), _single_tops(candidate)
+    return frozenset(tag for tag in left.keys() & right.keys()
+                     if etree.tostring(left[tag], method="c14n")
+                     == etree.tostring(right[tag], method="c14n"))
+
+
+def _single_tops(tree: Element) -> dict[str, Element]:
+    found: dict[str, list[Element]] = {}
+    for top in elements(tree):
+        found.setdefault(str(top.tag), []).append(top)
+    return {tag: tops[0] for tag, tops in found.items() if len(tops) == 1}
 
 
 def _top(line: LeafLine) -> str:

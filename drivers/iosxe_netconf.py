@@ -52,7 +52,7 @@ from drivers.errors import (
     UnsupportedError,
 )
 from drivers.iosxe_cli_diff import cli_diff
-from drivers.iosxe_oper import STATE_FILTERS, device_state
+from drivers.iosxe_oper import STATE_FILTER, device_state
 from drivers.iosxe_quirks import (
     CHECKPOINT_RESULT,
     CISCO_IA_NS,
@@ -173,6 +173,9 @@ class IosxeNetconfDriver:
         self.checkpoint: str | None = target.options.get("checkpoint") or None
         self._session: Any = None
         self._locked: list[str] = []
+        # the running configuration as read when the locks were taken (the clean candidate a
+        # replace load reads first): running cannot change while both locks are held
+        self._running_at_lock: Element | None = None
         self._armed: Armed | None = None
         self._settled = False  # revert path: this session confirmed / rolled back / saw none
 
@@ -273,6 +276,7 @@ class IosxeNetconfDriver:
             raise self._error(errors, f"lock the {name} configuration", LockError)
 
     def _unlock(self) -> None:
+        self._running_at_lock = None
         while self._locked:
             name = self._locked.pop()
             self._call(_nc("unlock", _datastore("target", name)), f"unlock {name}")
@@ -293,9 +297,13 @@ class IosxeNetconfDriver:
             raise LoadError(f"{self.target.name}: over NETCONF the candidate must be the "
                             "rendered XML <config>, not CLI text")
         loaded = parse_config(config, self.target.name)
+        fresh = not self._locked
+        self._running_at_lock = None
         self._lock()
         if mode is LoadMode.REPLACE:
             current = self._config("candidate")
+            if fresh:  # a candidate that could be locked is unmodified: it is running
+                self._running_at_lock = current
             holder = _nc("data")
             if current is not None:
                 holder.append(current)
@@ -310,14 +318,17 @@ class IosxeNetconfDriver:
         self._call(_nc("validate", _datastore("source", "candidate")),
                    "validate the candidate", LoadError)
 
-    def diff(self) -> ConfigDiff:
-        running, candidate = self._config("running"), self._config("candidate")
+    def diff(self, unified: bool = True) -> ConfigDiff:
+        running = (self._running_at_lock if self._running_at_lock is not None
+                   else self._config("running"))
+        candidate = self._config("candidate")
         if _same(running, candidate):  # an unchanged gateway: nothing to walk or match
             return ConfigDiff(native="", unified="")
         empty = etree.Element(f"{{{NATIVE_NS}}}native")
         lines = cli_diff(running if running is not None else empty,
                          candidate if candidate is not None else empty)
-        return ConfigDiff(native=lines, unified=unified_diff(pretty(running), pretty(candidate)))
+        return ConfigDiff(native=lines, unified=unified_diff(pretty(running), pretty(candidate))
+                          if unified or not lines else "")
 
     def discard(self) -> None:
         if "candidate" in self._locked:
@@ -515,12 +526,9 @@ class IosxeNetconfDriver:
     # --- state --------------------------------------------------------------------------
 
     def get_state(self) -> DeviceState:
-        replies = {}
-        for part, subtree in STATE_FILTERS.items():
-            selection = _nc("filter", etree.fromstring(subtree))
-            selection.set("type", "subtree")
-            replies[part] = self._call(_nc("get", selection), f"read the {part} state")
-        return device_state(replies["crypto"], replies["bgp"])
+        selection = _nc("filter", *etree.fromstring(f"<filter>{STATE_FILTER}</filter>"))
+        selection.set("type", "subtree")
+        return device_state(self._call(_nc("get", selection), "read the crypto and BGP state"))
 
 
 _SESSION = re.compile(r"session (\d+)")

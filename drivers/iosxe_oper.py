@@ -20,12 +20,11 @@ Element = etree._Element
 
 CRYPTO_OPER_NS = "http://cisco.com/ns/yang/Cisco-IOS-XE-crypto-oper"
 BGP_OPER_NS = "http://cisco.com/ns/yang/Cisco-IOS-XE-bgp-oper"
-# <get> subtree filter of each part of the state
-STATE_FILTERS = {
-    "crypto": f'<crypto-oper-data xmlns="{CRYPTO_OPER_NS}"><crypto-ikev2-sa/>'
-              "<crypto-ipsec-ident/></crypto-oper-data>",
-    "bgp": f'<bgp-state-data xmlns="{BGP_OPER_NS}"><neighbors/></bgp-state-data>',
-}
+# the top-level nodes of the one <get> subtree filter that reads the state (RFC 6241 6.2.1:
+# a filter may hold several; one RPC instead of one per part)
+STATE_FILTER = (f'<crypto-oper-data xmlns="{CRYPTO_OPER_NS}"><crypto-ikev2-sa/>'
+                "<crypto-ipsec-ident/></crypto-oper-data>"
+                f'<bgp-state-data xmlns="{BGP_OPER_NS}"><neighbors/></bgp-state-data>')
 
 # crypto-sa-status -> normalized IKE SA / CHILD SA state
 IKE_STATES = {"crypto-sa-status-active": "ESTABLISHED", "crypto-sa-status-pending": "CONNECTING",
@@ -162,8 +161,8 @@ def bgp_sessions(bgp: Element) -> tuple[BgpSession, ...]:
     return tuple(out)
 
 
-def device_state(crypto: Element, bgp: Element) -> DeviceState:
-    """crypto and bgp: the <get> replies (any wrapping, namespaces or not)."""
-    crypto, bgp = strip_namespaces(crypto), strip_namespaces(bgp)
-    return DeviceState(ike_sas=ike_sas(crypto), child_sas=child_sas(crypto),
-                       bgp_sessions=bgp_sessions(bgp))
+def device_state(reply: Element) -> DeviceState:
+    """reply: the <get> reply with both parts (any wrapping, namespaces or not)."""
+    data = strip_namespaces(reply)
+    return DeviceState(ike_sas=ike_sas(data), child_sas=child_sas(data),
+                       bgp_sessions=bgp_sessions(data))

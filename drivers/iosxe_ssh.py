@@ -349,23 +349,27 @@ class IosxeSshDriver:
         self._loaded = Loaded(mode, url, text, lines)
         self._pki = bundle
 
-    def diff(self) -> ConfigDiff:
+    def diff(self, unified: bool = True) -> ConfigDiff:
         loaded = self._loaded
         if loaded is None:
             return ConfigDiff(native="", unified="")
         certificates = self._pki_diff()
-        running = self.get_running()
         if loaded.mode is LoadMode.REPLACE:
             native = self._send(cli.DIFF_FILES.format(first="system:running-config",
                                                       second=loaded.url), self._slow)
-            candidate = loaded.text
         else:
             native = self._send(cli.INCREMENTAL.format(url=loaded.url), self._slow)
+        self._check(native, "diff the candidate", DriverError)
+        shown = native_diff(native) + certificates
+        if not unified and shown:
+            return ConfigDiff(native=shown, unified="")
+        running = self.get_running()
+        if loaded.mode is LoadMode.REPLACE:
+            candidate = loaded.text
+        else:
             body = running.rstrip("\n").removesuffix("end").rstrip("\n")
             candidate = "\n".join([body, *loaded.lines, "end"]) + "\n"
-        self._check(native, "diff the candidate", DriverError)
-        return ConfigDiff(native=native_diff(native) + certificates,
-                          unified=unified_diff(running, candidate) + certificates)
+        return ConfigDiff(native=shown, unified=unified_diff(running, candidate) + certificates)
 
     def discard(self) -> None:
         loaded, self._loaded = self._loaded, None

@@ -25,10 +25,12 @@ still shows as a change. get_running returns the device's configuration as it is
 import contextlib
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lxml import etree
+from ncclient.devices.junos import JunosDeviceHandler  # type: ignore[import-untyped]
 
 from drivers.base import ConfigDiff, DeviceState, DeviceTarget, LoadMode
 from drivers.errors import (
@@ -161,10 +163,20 @@ def unified_diff(running: str, candidate: str) -> str:
 
 
 def _first(reply: Element, name: str) -> Element | None:
-    for item in reply.iter():
-        if isinstance(item.tag, str) and etree.QName(item).localname == name:
-            return item
-    return None
+    return next(reply.iter(f"{{*}}{name}"), None)  # any namespace or none, matched in C
+
+
+def _as_received(root: Element) -> Element:
+    return root
+
+
+class JunosReplyHandler(JunosDeviceHandler):  # type: ignore[misc]
+    """ncclient's junos handler without its reply transform: that one compiles an XSLT and
+    parses each reply three more times to drop namespaces, which this driver ignores anyway
+    (it matches local names). A function as transform is applied to the parsed reply."""
+
+    def transform_reply(self) -> Callable[[Element], Element]:
+        return _as_received
 
 
 def _one_line(text: str) -> str:
@@ -190,7 +202,7 @@ class JunosNetconfDriver:
 
     def open(self) -> None:
         if self._session is None:
-            self._session = connect(self.target, "junos")
+            self._session = connect(self.target, "junos", handler=JunosReplyHandler)
 
     def close(self) -> None:
         session, self._session = self._session, None
@@ -279,13 +291,15 @@ class JunosNetconfDriver:
         output = _first(reply, "configuration-output")
         return (output.text or "").strip("\n") if output is not None else ""
 
-    def diff(self) -> ConfigDiff:
+    def diff(self, unified: bool = True) -> ConfigDiff:
         native = self._native_diff()
+        pki = self._pki_diff()
+        shown = (mask_secrets(native + "\n") if native.strip() else "") + pki
+        if not unified and shown:
+            return ConfigDiff(native=shown, unified="")
         running = pretty(self._configuration(RPC["running"], "read the running configuration"))
         candidate = pretty(self._configuration(RPC["candidate"], "read the candidate"))
-        pki = self._pki_diff()
-        return ConfigDiff(native=(mask_secrets(native + "\n") if native.strip() else "") + pki,
-                          unified=unified_diff(running, candidate) + pki)
+        return ConfigDiff(native=shown, unified=unified_diff(running, candidate) + pki)
 
     def _pki_diff(self) -> str:
         """The certificates the commit would load (drivers.junos_pki), as diff lines."""

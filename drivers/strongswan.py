@@ -258,7 +258,7 @@ class StrongswanDriver:
                               if n not in files and n not in CREDENTIAL_FILES})
         self._candidate = candidate
 
-    def diff(self) -> ConfigDiff:
+    def diff(self, unified: bool = True) -> ConfigDiff:  # no native diff: always unified
         if self._candidate is None:
             return ConfigDiff(native=None, unified="")
         running = self._files(secrets=True)

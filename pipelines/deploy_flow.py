@@ -174,7 +174,8 @@ class Deployer:
         began = time.monotonic()
         # a changed candidate stays loaded and locked for its commit (release_held)
         results = self._results(targets, diff_device, secrets_dir=self.options.secrets_dir,
-                                pki_dir=self.options.pki_dir, hold=not self.options.dry_run)
+                                pki_dir=self.options.pki_dir, hold=not self.options.dry_run,
+                                unified=False)  # the report shows the native diff
         self.run.timings["diff"] = time.monotonic() - began
         changed: list[str] = []
         worst: Exit | None = None

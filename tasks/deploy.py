@@ -169,10 +169,10 @@ def _discard_quietly(driver: ConfigDriver) -> None:
         driver.discard()
 
 
-def _load_and_diff(driver: ConfigDriver, config: str) -> ConfigDiff:
+def _load_and_diff(driver: ConfigDriver, config: str, unified: bool = True) -> ConfigDiff:
     try:
         driver.load_candidate(config, LoadMode.REPLACE)
-        return driver.diff()
+        return driver.diff(unified)
     except Exception:
         _discard_quietly(driver)
         raise
@@ -189,7 +189,7 @@ def _read_running(driver: ConfigDriver, platform: Platform) -> dict[str, Any] | 
 
 def diff_device(task: Task, config: str | None = None, secrets_dir: str | None = None,
                 read_running: bool = False, pki_dir: str | None = None,
-                hold: bool = False) -> Result:
+                hold: bool = False, unified: bool = True) -> Result:
     """Load the candidate, diff it against the running configuration, discard it.
 
     With read_running, result["running_intent"] is the running configuration read back into
@@ -197,6 +197,7 @@ def diff_device(task: Task, config: str | None = None, secrets_dir: str | None =
     with result["running_error"] when a dcvpn object on the device cannot be read.
     With hold, a changed candidate of a HOLDS_CANDIDATE driver stays loaded and locked for
     commit_device (the caller discards what it does not commit: discard_held).
+    Without unified, result["diff"]["unified"] is empty when the device has a native diff.
     """
     text = config if config is not None else rendered_candidate(task, pki_dir)
     resolved, values = resolve(task, text, secrets_dir, pki_dir)
@@ -211,7 +212,7 @@ def diff_device(task: Task, config: str | None = None, secrets_dir: str | None =
             except ParseError as exc:  # the diffs below still say what would change
                 outcome["running_intent"] = None
                 outcome["running_error"] = f"{task.host.name}: running configuration: {exc}"
-        diff = _load_and_diff(driver, resolved)
+        diff = _load_and_diff(driver, resolved, unified)
         view = _diff_view(diff, values)
         if hold and not diff.empty and _platform_key(task) in HOLDS_CANDIDATE:
             task.host.data[HELD] = HeldCandidate(_digest(resolved), view, driver, text)
@@ -246,7 +247,7 @@ def commit_device(task: Task, confirm_timeout: int | None, config: str | None = 
         else:
             if isinstance(held, HeldCandidate) and held.owner is driver:  # another text
                 _discard_quietly(driver)
-            diff = _load_and_diff(driver, resolved)
+            diff = _load_and_diff(driver, resolved, unified=False)  # the report: native
             view = _diff_view(diff, values)
         armed: int | None = None
         committed = False

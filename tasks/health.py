@@ -267,6 +267,17 @@ def _state_only(exp: GatewayExpect) -> list[HealthCheck]:
     return out
 
 
+def _state_only_counted(exp: GatewayExpect) -> list[Bulk]:
+    """_state_only, counted per kind (a hub gateway has a route and pings to every spoke)."""
+    out = []
+    for kind, reason, items in ((Kind.ROUTE, NO_ROUTES, exp.routes),
+                                (Kind.PING, NO_PING, exp.pings)):
+        if items:
+            gateways = frozenset(g for item in items for g in item.gateways)
+            out.append(Bulk(CheckStatus.NOT_APPLICABLE, kind, reason, len(items), gateways))
+    return out
+
+
 def evaluate(plan: GatePlan, readers: Mapping[str, DeviceReader | None],
              prefix_counts: Mapping[str, int]) -> list[HealthCheck]:
     """Every check of the plan against one round of readers (the readers do the I/O).
@@ -274,8 +285,17 @@ def evaluate(plan: GatePlan, readers: Mapping[str, DeviceReader | None],
     readers: gateway -> its reader, None when it has none; prefix_counts: site -> number of
     prefixes it announces (the minimum a BGP session towards it must receive).
     """
+    return evaluate_counted(plan, readers, prefix_counts, count=False)[0]
+
+
+def evaluate_counted(plan: GatePlan, readers: Mapping[str, DeviceReader | None],
+                     prefix_counts: Mapping[str, int], count: bool = True
+                     ) -> tuple[list[HealthCheck], tuple[Bulk, ...]]:
+    """evaluate, with the route and ping checks a get_state reader cannot observe counted
+    (not applicable, by kind) instead of listed when `count`."""
     scope = {g for g, r in readers.items() if r is not None}
     out: list[HealthCheck] = list(plan.deferred)
+    bulk: list[Bulk] = []
     for name in plan.gateways:
         exp = plan.expected[name]
         reader = readers.get(name)
@@ -294,12 +314,15 @@ def evaluate(plan: GatePlan, readers: Mapping[str, DeviceReader | None],
         for b in exp.bgp:
             result = _prefix_check(b, obs.peers, prefix_counts.get(b.sites[1], 0))
             out.append(_wrap(_in_scope(result, scope)))
-        if state_only:
+        if state_only and count:
+            bulk += _state_only_counted(exp)
+        elif state_only:
             out += _state_only(exp)
         else:
             out += [_wrap(r) for r in probe_checks(exp, reader, ALL_KINDS, scope)]
     out = [_across_emulation(c, plan.emulated) for c in out]
-    return sorted(out, key=lambda c: (c.result.kind, c.result.gateway, c.result.subject))
+    return (sorted(out, key=lambda c: (c.result.kind, c.result.gateway, c.result.subject)),
+            tuple(bulk))
 
 
 def _across_emulation(check: HealthCheck, emulated: Collection[str]) -> HealthCheck:
@@ -400,22 +423,24 @@ def wait_healthy(plan: GatePlan, read: Callable[[], Round], prefix_counts: Mappi
     deadline = start + max(settle, 0.0)
     rounds = math.floor(max(settle, 0.0) / max(interval, 1e-3)) + 2
     checks: list[HealthCheck] = []
+    counted: tuple[Bulk, ...] = ()
     attempt = 0
     for attempt in range(1, rounds + 1):
         observed = read()
         gone = {g: e for g, e in observed.unreachable.items() if g in plan.wave}
-        checks = evaluate(plan, observed.readers, prefix_counts)
+        checks, counted = evaluate_counted(plan, observed.readers, prefix_counts)
         if progress is not None:
             progress(attempt, checks)
         if gone:
-            return GateResult(tuple(checks), attempt, clock() - start, gone, plan.bulk)
+            return GateResult(tuple(checks), attempt, clock() - start, gone,
+                              plan.bulk + counted)
         if not any(c.failed for c in checks):
             break
         left = deadline - clock()
         if left <= 0:
             break
         sleep(min(interval, left))
-    return GateResult(tuple(checks), attempt, clock() - start, {}, plan.bulk)
+    return GateResult(tuple(checks), attempt, clock() - start, {}, plan.bulk + counted)
 
 
 # --- Nornir task: one get_state ------------------------------------------------------------

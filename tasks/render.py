@@ -6,7 +6,8 @@ Renderer, found through the `dcvpn.renderers` entry-point group, so a site can a
 
 import json
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, MutableMapping
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -46,9 +47,23 @@ def _autoescape(name: str | None) -> bool:
     return bool(name and name.endswith(".xml.j2"))
 
 
+class _Environment(jinja2.Environment):
+    """Compiles each template once when many worker threads render at the same time: jinja2
+    compiles a template in every thread that misses its cache (50 workers of a deploy each
+    compiled the same templates)."""
+
+    _lock = threading.Lock()
+
+    def get_template(self, name: str | jinja2.Template, parent: str | None = None,
+                     globals: MutableMapping[str, object] | None = None) -> jinja2.Template:
+        with self._lock:
+            return super().get_template(name, parent, globals)
+
+
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    return _Environment(
+        auto_reload=False,  # templates do not change while a process runs
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=jinja2.StrictUndefined,
         autoescape=_autoescape,

@@ -452,9 +452,9 @@ def test_the_diff_candidate_is_committed_as_loaded_and_later_waves_are_released_
     loads: dict[str, int] = {}
     original_load = deploy_flow.commit_device.__globals__["_load_and_diff"]
 
-    def counting(driver: Any, config: str) -> Any:
+    def counting(driver: Any, config: str, unified: bool = True) -> Any:
         loads[driver.target.name] = loads.get(driver.target.name, 0) + 1
-        return original_load(driver, config)
+        return original_load(driver, config, unified)
 
     monkeypatch.setitem(deploy_flow.commit_device.__globals__, "_load_and_diff", counting)
     code, report = lab.deploy("--workers", "3", "--confirm-timeout", "120")

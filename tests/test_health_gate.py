@@ -12,8 +12,10 @@ from inventory.topology import compile_fabric
 from tasks.health import (
     CheckStatus,
     GatePlan,
+    GateResult,
     Round,
     evaluate,
+    evaluate_counted,
     gate_plan,
     summary_groups,
     wait_healthy,
@@ -86,6 +88,22 @@ def test_checks_not_evaluated_are_grouped_by_the_wave_that_checks_them() -> None
     assert routes["count"] == sum(1 for g in (A, B) for r in expected()[g].routes
                                   if {A, B} <= set(r.gateways) and C not in r.gateways)
     assert not any(g["status"] in ("pass", "fail") for g in groups)
+
+
+def test_counted_not_applicable_checks_group_and_count_like_listed_ones() -> None:
+    """A get_state reader cannot see routes or pings: the gate counts those checks per kind
+    (a hub has one per spoke) and reports the same groups and totals as listing them."""
+    plan = gate_plan(expected(), [A, B, C], later={})
+    states = readers(plan, {g: healthy_state(g) for g in (A, B, C)})
+    listed = evaluate(plan, states, PREFIXES)
+    checks, counted = evaluate_counted(plan, states, PREFIXES)
+    assert {b.kind for b in counted} == {"route", "ping"}
+    assert all(b.status is CheckStatus.NOT_APPLICABLE for b in counted)
+    assert not any(c.result.kind in ("route", "ping") for c in checks)
+    assert [c for c in listed if c.result.kind not in ("route", "ping")] == checks
+    assert summary_groups(listed, plan.bulk) == summary_groups(checks, plan.bulk + counted)
+    assert GateResult(tuple(listed), 1, 0.0, {}, plan.bulk).counts() == GateResult(
+        tuple(checks), 1, 0.0, {}, plan.bulk + counted).counts()
 
 
 def test_state_answers_pass_what_they_show_and_name_what_they_do_not() -> None:
