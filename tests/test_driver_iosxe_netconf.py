@@ -550,8 +550,7 @@ def test_state_mapping_of_oper_data_valid_per_the_yang() -> None:
         ctx.destroy()
     reply = '<rpc-reply xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><data>{}</data>' \
         "</rpc-reply>"
-    state = device_state(etree.fromstring(reply.format(CRYPTO_OPER)),
-                         etree.fromstring(reply.format(BGP_OPER)))
+    state = device_state(etree.fromstring(reply.format(CRYPTO_OPER + BGP_OPER)))
     assert [(s.local_address, s.remote_address, s.state, s.encryption, s.integrity, s.prf,
              s.dh_group) for s in state.ike_sas] == [
         ("203.0.113.1", "198.51.100.1", "ESTABLISHED", "aesgcm16", None, "sha384", 20)]

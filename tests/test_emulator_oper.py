@@ -173,6 +173,25 @@ def test_owners_and_state_are_reused_until_an_intent_changes() -> None:
     left.close()
 
 
+def test_devices_that_report_their_commits_are_not_asked_in_between() -> None:
+    registry = PeerRegistry()
+    intents = {"r": _device("r", B, 65002, 65001, "100.64.0.0", ())}
+    asked: list[str] = []
+
+    def committed() -> Any:
+        asked.append("r")
+        return intents["r"]
+
+    peer = DevicePeers(registry, "r", "junos", committed, notifies=True)
+    owners = registry.owners()
+    asked.clear()
+    assert registry.owners() is owners and asked == []  # no commit reported since
+    intents["r"] = replace(intents["r"], local_as=65009)
+    peer.changed()  # what a commit does
+    assert registry.owners()["192.0.2.2"] == (("r", intents["r"]),) and asked == ["r"]
+    peer.close()
+
+
 def test_intent_cache_keeps_the_intent_for_new_keys_with_the_same_content() -> None:
     cache, derived = IntentCache(), []
     one = _device("l", A, 65001, 65002, "100.64.0.1", ())

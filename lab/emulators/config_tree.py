@@ -5,6 +5,7 @@ goes among its siblings, and which edit operation an element asks for (Junos `de
 or `replace="replace"`, NETCONF `operation="..."`). The functions here only apply them.
 """
 
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -28,6 +29,9 @@ Path = tuple[str, ...]
 
 
 class TreeRules(Protocol):
+    # False when order() is the same for every statement (siblings keep the order they came in)
+    sorts_siblings: bool
+
     def identity(self, path: Path, element: Element) -> tuple[str, ...]:
         """What makes element (at path, its own name last) distinct among its siblings."""
 
@@ -158,10 +162,25 @@ def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
     return problems
 
 
+# below the root: an attribute (an operation among them), a comment or processing instruction,
+# or text beside child elements: what a fresh copy would drop
+_NOT_PLAIN = etree.XPath("boolean(descendant::*/@* | descendant::comment() | "
+                         "descendant::processing-instruction() | "
+                         "descendant-or-self::*[*]/text()[normalize-space()])")
+
+
 def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     """A copy without operation attributes, children in schema order, deletions dropped."""
-    copy = etree.Element(element.tag)
-    copy.text = element.text if rules.is_value(path) else None
+    if not rules.sorts_siblings and not _NOT_PLAIN(element):
+        # nothing to drop or reorder below the root: lxml copies the subtree in C
+        plain = copy.deepcopy(element)
+        plain.attrib.clear()
+        plain.tail = None
+        if not rules.is_value(path):
+            plain.text = None
+        return plain
+    copy_ = etree.Element(element.tag)
+    copy_.text = element.text if rules.is_value(path) else None
     kept: list[tuple[int, Element]] = []
     for item in children(element):
         if rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
@@ -169,8 +188,8 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
         item_path = (*path, str(item.tag))
         kept.append((rules.order(item_path), fresh_copy(item, item_path, rules)))
     kept.sort(key=lambda ranked: ranked[0])  # stable: what insert_ordered one by one gives
-    copy.extend(item for _, item in kept)
-    return copy
+    copy_.extend(item for _, item in kept)
+    return copy_
 
 
 def _skeleton(element: Element, path: Path, rules: TreeRules) -> Element:

@@ -135,7 +135,8 @@ class IosxeDevice(NetconfDevice):
         self.locks: dict[str, int] = {}
         self.committed_at = clock.now()
         self._intent = IntentCache()
-        self.peers = DevicePeers(peers, gateway or self.hostname, "iosxe", self.committed_intent)
+        self.peers = DevicePeers(peers, gateway or self.hostname, "iosxe", self.committed_intent,
+                                 notifies=True)  # running changes in _set_running only
         self.commits = ConfirmedCommits(clock, scheduler, self._restore)
         self.archives = Archives(clock, scheduler, self._restore)
         self.routes: dict[tuple[str, str], Handler] = {
@@ -192,7 +193,7 @@ class IosxeDevice(NetconfDevice):
         """The running configuration as peers see it (any thread: commits replace it)."""
         running = self.running
         return self._intent.get(running, lambda: native_intent(running, self.peers.gateway),
-                                self.committed_at, lambda: canonical(running))
+                                self.committed_at, lambda: etree.tostring(running))
 
     def shutdown(self) -> None:
         self.peers.close()
@@ -236,6 +237,7 @@ class IosxeDevice(NetconfDevice):
         clean = same_tree(self.candidate, previous)
         self.running = copy_tree(config)
         self.committed_at = self.clock.now()
+        self.peers.changed()
         if clean:
             self.candidate = copy_tree(self.running)
         return previous

@@ -5,6 +5,7 @@ the emulator's archive), and Cisco-IOS-XE-crypto-oper / bgp-oper as iosxe_oper_s
 them from the committed configs of the device and its peers.
 """
 
+import copy
 import threading
 from collections.abc import Callable
 
@@ -119,7 +120,18 @@ _TIDY = b"""<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/
 _tidiers = threading.local()
 
 
+# a prefixed element below (and including) the root: only then is there anything to tidy
+_PREFIXED = etree.XPath("boolean(descendant-or-self::*[contains(name(), ':')])")
+
+
 def _tidy_tree(element: Element) -> Element:
+    """tidy of a subtree. One without prefixes (what the YANG printer and the oper builders
+    make) already declares each namespace as the default where it starts: it only loses the
+    declarations it does not use, instead of being rebuilt."""
+    if not _PREFIXED(element):
+        plain = copy.copy(element)
+        etree.cleanup_namespaces(plain)
+        return plain
     transform = getattr(_tidiers, "xslt", None)
     if transform is None:
         transform = _tidiers.xslt = etree.XSLT(etree.XML(_TIDY))

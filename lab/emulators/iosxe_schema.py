@@ -145,6 +145,8 @@ def namespace_of(tag: str) -> str:
 class IosxeRules:
     """TreeRules for NETCONF edit-config on namespaced trees; subclasses say what a node is."""
 
+    sorts_siblings = False  # insertion order (order() is 0 for everything)
+
     def node(self, path: TreePath) -> NodeKind:
         raise NotImplementedError
 

@@ -142,7 +142,7 @@ class JunosDevice(NetconfDevice):
         self.private: dict[int, _Private] = {}
         self._intent = IntentCache()
         self.peers = DevicePeers(peers, gateway or hostname or DEFAULT_HOSTNAME, "junos",
-                                 self.committed_intent)
+                                 self.committed_intent, notifies=True)  # store.record calls
         self.handlers = {
             "lock-configuration": self._lock_configuration,
             "unlock-configuration": self._unlock_configuration,
@@ -185,7 +185,7 @@ class JunosDevice(NetconfDevice):
         """The committed configuration as peers see it (any thread: commits replace it)."""
         last = self.store.history[0]
         return self._intent.get(last, lambda: junos_intent(last.config, self.peers.gateway),
-                                float(last.seconds), lambda: canonical(last.config))
+                                float(last.seconds), lambda: etree.tostring(last.config))
 
     def _ca_profiles(self) -> set[str]:
         """ca-profile names of the committed configuration (a CA certificate needs one)."""
@@ -530,6 +530,7 @@ class JunosDevice(NetconfDevice):
         comment = f"commit confirmed, rollback in {minutes}mins" if minutes else None
         record = store.record(config, user=session.username, client="netconf", log=log,
                               comment=comment)
+        self.peers.changed()
         if shared_clean or session.session_id not in self.private:
             store.candidate = copy_tree(store.running)
         if minutes:
@@ -549,6 +550,7 @@ class JunosDevice(NetconfDevice):
         self.store.pending = None
         self.store.record(pending.restore, user="root", client="other",
                           log="automatic rollback: commit confirmed was not confirmed")
+        self.peers.changed()
         self.store.candidate = copy_tree(self.store.running)
 
     # --- operational ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ class JunosRules:
     """TreeRules for Junos; replace="replace" is honoured only for load action replace."""
 
     honor_replace: bool = False
+    sorts_siblings = True  # statements in the schema's order
 
     def identity(self, path: Path, element: Element) -> tuple[str, ...]:
         node = schema_at(path)

@@ -35,6 +35,8 @@ class PeerView:
     gateway: str
     platform: str
     committed: Callable[[], DeviceIntent]
+    # the device calls PeerRegistry.touch whenever its committed configuration changes
+    notifies: bool = False
 
 
 class PeerRegistry:
@@ -44,16 +46,25 @@ class PeerRegistry:
         self._lock = threading.Lock()
         self._views: dict[str, PeerView] = {}
         self._owners: tuple[tuple[DeviceIntent, ...], dict[str, tuple[Owner, ...]]] | None = None
+        self._generation = 0  # counts registrations and the commits devices report
+        self._owners_generation = -1
 
     def register(self, view: PeerView) -> None:
         with self._lock:
             if view.gateway in self._views:
                 raise PeerError(f"gateway {view.gateway} is already registered")
             self._views[view.gateway] = view
+            self._generation += 1
 
     def unregister(self, gateway: str) -> None:
         with self._lock:
             self._views.pop(gateway, None)
+            self._generation += 1
+
+    def touch(self) -> None:
+        """A device's committed configuration changed."""
+        with self._lock:
+            self._generation += 1
 
     def get(self, gateway: str) -> PeerView | None:
         with self._lock:
@@ -83,20 +94,24 @@ class PeerRegistry:
         reads the state of every device many times between two commits)."""
         with self._lock:
             views = sorted(self._views.values(), key=lambda v: v.gateway)
+            generation, cached = self._generation, self._owners
+            if (cached is not None and generation == self._owners_generation
+                    and all(v.notifies for v in views)):
+                return cached[1]  # no commit reported since: every intent is the same
         named = [(v.gateway, v.committed()) for v in views]
         intents = tuple(intent for _, intent in named)
-        with self._lock:
-            cached = self._owners
         if cached is not None and len(cached[0]) == len(intents) and all(
                 a is b for a, b in zip(cached[0], intents, strict=True)):
-            return cached[1]
-        found: dict[str, list[Owner]] = {}
-        for gateway, intent in named:
-            for address in intent.local_addresses:
-                found.setdefault(address, []).append((gateway, intent))
-        owners = {address: tuple(owned) for address, owned in found.items()}
+            owners = cached[1]
+        else:
+            found: dict[str, list[Owner]] = {}
+            for gateway, intent in named:
+                for address in intent.local_addresses:
+                    found.setdefault(address, []).append((gateway, intent))
+            owners = {address: tuple(owned) for address, owned in found.items()}
         with self._lock:
-            self._owners = (intents, owners)
+            if self._generation == generation:  # else a commit came in meanwhile: ask again
+                self._owners, self._owners_generation = (intents, owners), generation
         return owners
 
 
@@ -134,13 +149,19 @@ class DevicePeers:
     """
 
     def __init__(self, registry: PeerRegistry | None, gateway: str, platform: str,
-                 committed: Callable[[], DeviceIntent]) -> None:
+                 committed: Callable[[], DeviceIntent], *, notifies: bool = False) -> None:
+        """notifies: the device calls changed() whenever its committed configuration does
+        (its peers then need not ask it on every read)."""
         self.registry = registry
         self.gateway = gateway
         self.committed = committed
         self._state: tuple[DeviceIntent, object, DeviceState] | None = None
         if registry is not None:
-            registry.register(PeerView(gateway, platform, committed))
+            registry.register(PeerView(gateway, platform, committed, notifies))
+
+    def changed(self) -> None:
+        if self.registry is not None:
+            self.registry.touch()
 
     def lookup(self, address: str) -> DeviceIntent | None:
         if self.registry is None:

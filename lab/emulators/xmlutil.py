@@ -1,5 +1,7 @@
 """Small lxml helpers shared by the emulators (namespaces, parsing, comparison)."""
 
+import copy
+
 from lxml import etree
 
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -56,7 +58,10 @@ def text_of(element: Element | None) -> str:
 
 
 def _copy(element: Element) -> Element:
-    return etree.fromstring(etree.tostring(element))
+    """A deep copy, alone in a document of its own (without the tail text it had)."""
+    copied = copy.deepcopy(element)
+    copied.tail = None
+    return copied
 
 
 def copy_tree(element: Element) -> Element:
