@@ -227,7 +227,8 @@ def subtree_filter(data: Element, selection: Element) -> Element | None:
     others = [w for w in wanted if w not in matches]
     if not others:
         return _clone(data)
-    out = etree.Element(data.tag)
+    namespace = etree.QName(data).namespace  # declared as the default: no ns0 prefixes
+    out = etree.Element(data.tag, nsmap={None: namespace} if namespace else None)
     for item in children(data):
         if any(_same_leaf(item, match) for match in matches):
             out.append(_clone(item))

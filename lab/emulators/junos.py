@@ -141,6 +141,7 @@ class JunosDevice(NetconfDevice):
         self.store = Datastore(fresh_copy(factory, (), JunosRules()), clock)
         self.private: dict[int, _Private] = {}
         self._intent = IntentCache()
+        self._last_check: tuple[bytes, tuple[RpcErrorInfo, ...]] | None = None
         self.peers = DevicePeers(peers, gateway or hostname or DEFAULT_HOSTNAME, "junos",
                                  self.committed_intent, notifies=True)  # store.record calls
         self.handlers = {
@@ -495,7 +496,7 @@ class JunosDevice(NetconfDevice):
         if private and private.base != canonical(self.store.running):
             raise fail("configuration database modified since the private candidate was "
                        "opened; commit is refused (close and reopen it to update)")
-        errors = commit_check(config)
+        errors = self._checked(config)
         results = etree.Element("commit-results")
         engine = sub(results, "routing-engine")
         engine.set(oper.junos_attr("style"), "normal")
@@ -517,6 +518,16 @@ class JunosDevice(NetconfDevice):
         sub(revision, "new-db-revision", record)
         sub(revision, "old-db-revision", old)
         return results
+
+    def _checked(self, config: Element) -> list[RpcErrorInfo]:
+        """commit_check, not walked again for the same configuration (the confirming commit
+        of a commit confirmed checks what the first one did)."""
+        key = etree.tostring(config)
+        if self._last_check is not None and self._last_check[0] == key:
+            return list(self._last_check[1])
+        errors = commit_check(config)
+        self._last_check = (key, tuple(errors))
+        return errors
 
     def _record_commit(self, session: SessionInfo, config: Element, minutes: int | None,
                        log: str | None) -> str:

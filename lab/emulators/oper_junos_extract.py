@@ -10,6 +10,7 @@ policies would not accept from a peer (routes it can only have originated itself
 learnt routes is not modelled.
 """
 
+from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 
 from lab.emulators.oper_model import (
@@ -169,11 +170,24 @@ def _filtered(rules: PrefixList, kind: str) -> PrefixList:
                             32) for r in rules)
 
 
-def _policy_filter(config: Element, names: list[str], default: bool) -> RouteFilter:
-    lists: dict[str, PrefixList] = {
+@dataclass(frozen=True)
+class _Policies:
+    """A configuration's prefix lists and policy statements, read once for all neighbors."""
+
+    entries: dict[str, Element]  # prefix-list name -> its element
+    lists: dict[str, PrefixList]
+    statements: dict[str, Element]
+
+
+def _policies(config: Element) -> _Policies:
+    entries = by_name(config, "policy-options/prefix-list")
+    return _Policies(entries, {
         name: tuple(PrefixRule(leaf(item, "name")) for item in each(entry, "prefix-list-item"))
-        for name, entry in by_name(config, "policy-options/prefix-list").items()}
-    statements = by_name(config, "policy-options/policy-statement")
+        for name, entry in entries.items()}, by_name(config, "policy-options/policy-statement"))
+
+
+def _policy_filter(policies: _Policies, names: list[str], default: bool) -> RouteFilter:
+    lists, statements = policies.lists, policies.statements
     terms: list[FilterTerm] = []
     for name in names:
         statement = statements.get(name)
@@ -187,10 +201,9 @@ def _policy_filter(config: Element, names: list[str], default: bool) -> RouteFil
     return RouteFilter(tuple(terms), default)
 
 
-def _policy_prefixes(config: Element, names: list[str]) -> set[str]:
+def _policy_prefixes(policies: _Policies, names: list[str]) -> set[str]:
     """Every prefix-list entry named by the `from` of these policies."""
-    lists = by_name(config, "policy-options/prefix-list")
-    statements = by_name(config, "policy-options/policy-statement")
+    lists, statements = policies.entries, policies.statements
     out: set[str] = set()
     for name in names:
         statement = statements.get(name)
@@ -211,16 +224,17 @@ def _neighbors(config: Element) -> list[BgpNeighbor]:
     # neighbors share their group's policies: each distinct one is read once (a hub has
     # hundreds of neighbors, every policy naming the fabric-wide prefix list)
     filters: dict[tuple[tuple[str, ...], bool], RouteFilter] = {}
+    tables = _policies(config)
 
     def policy_filter(names: list[str], default: bool) -> RouteFilter:
         key = (tuple(names), default)
         if key not in filters:
-            filters[key] = _policy_filter(config, names, default)
+            filters[key] = _policy_filter(tables, names, default)
         return filters[key]
 
     imports = [policy_filter(i, True) for i, _ in policies]
     exports = {tuple(e) for _, e in policies}
-    named = set().union(*(_policy_prefixes(config, list(e)) for e in exports)) if peers \
+    named = set().union(*(_policy_prefixes(tables, list(e)) for e in exports)) if peers \
         else set()
     # accepted by an explicit term of an import policy = learnt from peers, not originated
     learnt = list({id(f): RouteFilter(f.terms, False) for f in imports}.values())

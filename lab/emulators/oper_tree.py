@@ -5,6 +5,7 @@ Elements marked inactive (Junos `inactive="inactive"`) count as absent, as on th
 
 import hashlib
 from collections.abc import Iterator
+from functools import cache
 
 from lab.emulators.xmlutil import Element, text_of
 
@@ -14,21 +15,44 @@ def _active(element: Element) -> bool:
     return not keys or not any(key.rsplit("}", 1)[-1] == "inactive" for key in keys)
 
 
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    """lxml tag patterns of a path's names: any namespace or none, matched in C."""
+    return tuple(f"{{*}}{name}" for name in path.split("/"))
+
+
+def _collect(element: Element, steps: tuple[str, ...], depth: int, out: list[Element]) -> None:
+    last = depth == len(steps) - 1
+    for item in element.iterchildren(steps[depth]):
+        if _active(item):
+            if last:
+                out.append(item)
+            else:
+                _collect(item, steps, depth + 1, out)
+
+
+def _first(element: Element, steps: tuple[str, ...], depth: int) -> Element | None:
+    last = depth == len(steps) - 1
+    for item in element.iterchildren(steps[depth]):
+        if _active(item):
+            found = item if last else _first(item, steps, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
 def each(element: Element | None, path: str) -> Iterator[Element]:
     """Active descendants along path ("a/b/c", local names), in document order."""
     if element is None:
-        return
-    head, _, rest = path.partition("/")
-    for item in element.iterchildren(f"{{*}}{head}"):  # any namespace or none, matched in C
-        if _active(item):
-            if rest:
-                yield from each(item, rest)
-            else:
-                yield item
+        return iter(())
+    out: list[Element] = []
+    _collect(element, _steps(path), 0, out)
+    return iter(out)
 
 
 def first(element: Element | None, path: str) -> Element | None:
-    return next(each(element, path), None)
+    """The first of each(element, path), found without listing the others."""
+    return None if element is None else _first(element, _steps(path), 0)
 
 
 def leaf(element: Element | None, path: str) -> str:
