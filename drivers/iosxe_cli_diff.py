@@ -49,9 +49,10 @@ def _entry_header(path: Path, words: tuple[str, ...], element: Element,
 def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[LeafLine]:
     """The leaves of a <native> tree in document order (but those of the top-level
     statements whose tag is in skip)."""
+    out: list[LeafLine] = []  # appended to, not yielded: a line passes no generator chain
 
     def visit(item: Element, path: Path, header: tuple[str, ...],
-              words: tuple[str, ...]) -> Iterator[LeafLine]:
+              words: tuple[str, ...]) -> None:
         name = local(item)
         here = (*path, name)
         inner = elements(item)
@@ -60,20 +61,22 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
             entry = _entry_header(here, words, item, key_values(here, item))
             children = [c for c in inner if local(c) not in keys]
             if not children:
-                yield LeafLine((*header, entry), (), "", False)
+                out.append(LeafLine((*header, entry), (), "", False))
             for child in children:
-                yield from visit(child, here, (*header, entry), ())
+                visit(child, here, (*header, entry), ())
         elif inner:
             for child in inner:
-                yield from visit(child, here, header, (*words, name))
+                visit(child, here, header, (*words, name))
         else:
             spelled = words if words[-1:] and (words[-1], name) in UNNAMED_LEAVES else \
                 (*words, name)
-            yield LeafLine(header, spelled, (item.text or "").strip(), name in SECRET_LEAVES)
+            out.append(LeafLine(header, spelled, (item.text or "").strip(),
+                                name in SECRET_LEAVES))
 
     for top in elements(native):
         if str(top.tag) not in skip:
-            yield from visit(top, (), (), ())
+            visit(top, (), (), ())
+    return iter(out)
 
 
 def cli_diff(running: Element, candidate: Element) -> str:

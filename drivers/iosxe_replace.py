@@ -101,13 +101,17 @@ def _marked(rule: Owned, element: Element) -> bool:
     return child_text(element, rule.leaf).startswith(rule.prefix)
 
 
-def owned_entries(native: Element, rule: Owned) -> dict[Identity, Element]:
-    """Every entry of native that rule owns, by identity."""
+def owned_entries(native: Element, rule: Owned,
+                  entries: list[tuple[Identity, Element]] | None = None
+                  ) -> dict[Identity, Element]:
+    """Every entry of native that rule owns, by identity (entries: _entries(native,
+    rule.path) when the caller has them already)."""
+    found = _entries(native, rule.path) if entries is None else entries
     if rule.follows is not None:
         leader = next(r for r in OWNED if r.path == rule.follows)
         names = {identity[-1][1] for identity in owned_entries(native, leader)}
-        return {i: e for i, e in _entries(native, rule.path) if i[-1][1] in names}
-    return {i: e for i, e in _entries(native, rule.path) if _marked(rule, e)}
+        return {i: e for i, e in found if i[-1][1] in names}
+    return {i: e for i, e in found if _marked(rule, e)}
 
 
 def _find_or_add(parent: Element, source: Element, path: Path) -> Element:
@@ -147,9 +151,10 @@ def replace_document(rendered: Element, current: Element) -> Element:
     conflicts = []
     for rule in OWNED:
         wanted = owned_entries(native_doc, rule)
-        existing = owned_entries(current_native, rule)
+        present = list(_entries(current_native, rule.path))
+        existing = owned_entries(current_native, rule, present)
         if rule.follows is None:
-            foreign = {i for i, _ in _entries(current_native, rule.path)} - set(existing)
+            foreign = {i for i, _ in present} - set(existing)
             conflicts += [" ".join(f"{n} {' '.join(v)}".strip() for n, v in identity)
                           for identity in wanted if identity in foreign]
         for element in wanted.values():

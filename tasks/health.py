@@ -141,8 +141,8 @@ def _deferred_to(reason: str) -> str:
     return f"deferred to wave {max(int(n) for n in _DEFERRED_TO.findall(reason))}"
 
 
-def _touching(gateways: Collection[str], wave: Collection[str]) -> bool:
-    return any(g in wave for g in gateways)
+def _touching(gateways: Iterable[str], wave: frozenset[str]) -> bool:
+    return not wave.isdisjoint(gateways)
 
 
 def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
@@ -164,6 +164,16 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
             reasons[gateways] = None if reason is None else (reason, _deferred_to(reason))
         return reasons[gateways]
 
+    def count(kind: Kind, gateways: tuple[str, ...]) -> bool:
+        """Count a deferred route or ping check; False when it is checked in this wave."""
+        found = deferral(gateways)
+        if found is None:
+            return False
+        number, seen = counted.get((kind, found[1]), (0, set()))
+        seen.update(gateways)
+        counted[(kind, found[1])] = (number + 1, seen)
+        return True
+
     def defer(results: Iterable[CheckResult]) -> None:
         for r in results:
             found = deferral(r.gateways)
@@ -176,8 +186,8 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
             continue
         names = {t.name for t in tunnels}
         bgp = tuple(b for b in exp.bgp if b.tunnel in names)
-        routes = tuple(r for r in exp.routes if _touching(r.gateways, mine))
-        pings = tuple(p for p in exp.pings if _touching(p.gateways, mine))
+        routes = tuple(r for r in exp.routes if not mine.isdisjoint(r.gateways))
+        pings = tuple(p for p in exp.pings if not mine.isdisjoint(p.gateways))
         keep = [t for t in tunnels if deferral((t.gateway, t.peer_gateway)) is None]
         kept_names = {t.name for t in keep}
         pending = [t for t in tunnels if t.name not in kept_names]
@@ -187,17 +197,10 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
         defer(CheckResult(Kind.BGP, b.gateway, str(b.address), Status.SKIP, "", "", b.sites,
                           tuple(sorted({b.gateway, b.peer_gateway})))
               for b in bgp if b.tunnel not in kept_names)
-        for kind, gateways in [*((Kind.ROUTE, r.gateways) for r in routes),
-                               *((Kind.PING, p.gateways) for p in pings)]:
-            found = deferral(gateways)
-            if found is not None:
-                count, seen = counted.get((kind, found[1]), (0, set()))
-                seen.update(gateways)
-                counted[(kind, found[1])] = (count + 1, seen)
         plan[name] = replace(
             exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
-            routes=tuple(r for r in routes if deferral(r.gateways) is None),
-            pings=tuple(p for p in pings if deferral(p.gateways) is None))
+            routes=tuple(r for r in routes if not count(Kind.ROUTE, r.gateways)),
+            pings=tuple(p for p in pings if not count(Kind.PING, p.gateways)))
     bulk = tuple(Bulk(CheckStatus.SKIPPED, kind, group, count, frozenset(gateways))
                  for (kind, group), (count, gateways) in sorted(counted.items()))
     return GatePlan(mine, plan, tuple(deferred), bulk, frozenset(emulated))

@@ -182,9 +182,9 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     copy_ = etree.Element(element.tag)
     copy_.text = element.text if rules.is_value(path) else None
     kept: list[tuple[int, Element]] = []
-    for item in children(element):
-        if rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
-            continue
+    for item in element.iterchildren(etree.Element):
+        if item.attrib and rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
+            continue  # (operations are attributes)
         item_path = (*path, str(item.tag))
         kept.append((rules.order(item_path), fresh_copy(item, item_path, rules)))
     kept.sort(key=lambda ranked: ranked[0])  # stable: what insert_ordered one by one gives
@@ -252,4 +252,6 @@ def _same_leaf(item: Element, match: Element) -> bool:
 
 
 def _clone(element: Element) -> Element:
-    return etree.fromstring(etree.tostring(element))
+    cloned = copy.deepcopy(element)
+    cloned.tail = None
+    return cloned

@@ -34,7 +34,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 
 from lab.emulators.errors import EmulatorError
 
@@ -573,6 +573,7 @@ def choice_lists() -> tuple[tuple[tuple[str, ...], SchemaNode], ...]:
     return tuple(found)
 
 
+@lru_cache(maxsize=8192)  # paths are schema paths: a few thousand at most
 def schema_at(path: tuple[str, ...]) -> SchemaNode | None:
     """The node at a path of element names from <configuration> (keys not included)."""
     node: SchemaNode | None = junos_schema()

@@ -19,21 +19,24 @@ def parse(data: bytes | str) -> Element:
     return etree.fromstring(raw, _PARSER)
 
 
+def _local(name: str) -> str:
+    return name[name.index("}") + 1:] if name.startswith("{") else name
+
+
 def local_name(element: Element) -> str:
-    return etree.QName(element).localname
+    tag = element.tag
+    return _local(tag) if isinstance(tag, str) else etree.QName(element).localname
 
 
 def strip_namespaces(element: Element) -> Element:
     """A copy of element with every tag and attribute name reduced to its local name."""
     copy = _copy(element)
-    for node in copy.iter():
-        if not isinstance(node.tag, str):
-            continue
-        node.tag = etree.QName(node).localname
-        for name in list(node.attrib):
-            if name.startswith("{"):
+    for node in copy.iter(etree.Element):  # elements only (no comments)
+        node.tag = _local(str(node.tag))
+        if node.attrib:
+            for name in [n for n in node.attrib if n.startswith("{")]:
                 value = node.attrib.pop(name)
-                node.attrib[etree.QName(name).localname] = value
+                node.attrib[_local(name)] = value
     etree.cleanup_namespaces(copy)
     return copy
 
