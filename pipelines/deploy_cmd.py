@@ -58,9 +58,9 @@ from pipelines.deploy_report import (
 )
 from pipelines.deploy_targets import Fleet, TargetError, make_fleet, undeployable
 from pipelines.exit_codes import Exit
-from pipelines.heap import settle_for_fleet_work
 from pipelines.progress import LiveLine
 from pipelines.waves import WaveError
+from tasks.heap import settle_heap
 from tasks.lab_devices import lab_secrets_dir
 from tasks.pki.deploy_material import (
     check_pki_dir,
@@ -369,7 +369,7 @@ def _deploy(args: argparse.Namespace, run: RunRecord, live: LiveLine,
     deployer = Deployer(fleet, run, options, expect_fabric(compiled), live.say, live)
     keep_deployer(deployer)
     run.timings["prepare"] = time.monotonic() - began
-    settle_for_fleet_work()
+    settle_heap()
     changed, failure = deployer.diff(targets)
     if failure is not None:
         failed = sorted(n for n, d in run.devices.items() if d.outcome is Outcome.FAILED)

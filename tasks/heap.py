@@ -14,7 +14,7 @@ YOUNG_THRESHOLD = 20_000  # allocations between young collections (CPython's def
 OLDER_THRESHOLDS = (20, 20)
 
 
-def settle_for_fleet_work() -> None:
+def settle_heap() -> None:
     """Freeze what is alive now and collect less often from here on."""
     gc.collect()
     gc.freeze()
