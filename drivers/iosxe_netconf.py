@@ -75,7 +75,13 @@ from drivers.iosxe_quirks import (
 )
 from drivers.iosxe_replace import ReplaceConflictError, replace_document
 from drivers.iosxe_tree import NATIVE_NS, native_of
-from drivers.ncclient_session import DeviceError, connect, device_errors, execute
+from drivers.ncclient_session import (
+    DeviceError,
+    connect,
+    device_errors,
+    execute,
+    execute_many,
+)
 from drivers.timers import device_timer
 from inventory.model import Platform, Transport
 from tasks.semantic_diff import mask_secrets
@@ -100,6 +106,10 @@ def _nc(name: str, *children: Element, text: str | None = None) -> Element:
 
 def _datastore(parameter: str, name: str) -> Element:
     return _nc(parameter, _nc(name))
+
+
+def _get_config(source: str) -> Element:
+    return _nc("get-config", _datastore("source", source))
 
 
 def _rpc(namespace: str, name: str, **leaves: str | None) -> Element:
@@ -231,6 +241,15 @@ class IosxeNetconfDriver:
         reply = execute(self._session, f"{self.target.name}: {what}", request)
         return reply, [e for e in device_errors(reply) if e.severity == "error"]
 
+    def _send_many(self, requests: list[Element], what: str
+                   ) -> list[tuple[Element, list[DeviceError]]]:
+        """Requests that do not depend on each other, in one round trip (execute_many)."""
+        if self._session is None:
+            raise DriverError(f"{self.target.name}: {what}: the driver is not open")
+        replies = execute_many(self._session, f"{self.target.name}: {what}", list(requests))
+        return [(reply, [e for e in device_errors(reply) if e.severity == "error"])
+                for reply in replies]
+
     def _call(self, request: Element, what: str,
               failure: type[DriverError] = DriverError) -> Element:
         reply, errors = self._send(request, what)
@@ -260,20 +279,35 @@ class IosxeNetconfDriver:
 
     # --- locks ------------------------------------------------------------------------
 
-    def _lock(self) -> None:
-        for name in LOCK_ORDER:
-            if name in self._locked:
-                continue
-            _, errors = self._send(_nc("lock", _datastore("target", name)), f"lock {name}")
+    def _lock(self, then: Element | None = None) -> Element | None:
+        """Lock what is not locked yet (LOCK_ORDER); `then`, a read of the candidate sent in
+        the same round trip, is answered whatever the locks say (its reply; None without)."""
+        names = [name for name in LOCK_ORDER if name not in self._locked]
+        requests = [_nc("lock", _datastore("target", name)) for name in names]
+        if not requests and then is None:
+            return None
+        answers = self._send_many([*requests, *([then] if then is not None else [])],
+                                  "lock " + " and ".join(names or ["nothing"]))
+        failed: tuple[str, list[DeviceError]] | None = None
+        for name, (_, errors) in zip(names, answers, strict=False):
             if not errors:
                 self._locked.append(name)
-                continue
+            elif failed is None:
+                failed = (name, errors)
+        if failed is not None:
+            name, errors = failed
             self._unlock()
             if self.strategy is Strategy.CONFIRMED and self._pending_by_probe():
                 raise CommitPendingError(
                     f"{self.target.name}: a confirmed commit is pending on the device, which "
                     f"refuses to lock {name} meanwhile; confirm or roll it back first")
             raise self._error(errors, f"lock the {name} configuration", LockError)
+        if then is None:
+            return None
+        reply, errors = answers[-1]
+        if errors:
+            raise self._error(errors, "read the candidate configuration", DriverError)
+        return reply
 
     def _unlock(self) -> None:
         self._running_at_lock = None
@@ -283,9 +317,10 @@ class IosxeNetconfDriver:
 
     # --- configuration ------------------------------------------------------------------
 
-    def _config(self, source: str) -> Element | None:
-        request = _nc("get-config", _datastore("source", source))
-        reply = self._call(request, f"read the {source} configuration")
+    def _config(self, source: str, reply: Element | None = None) -> Element | None:
+        """The <native> of a datastore (reply: its get-config reply, when already read)."""
+        if reply is None:
+            reply = self._call(_get_config(source), f"read the {source} configuration")
         data = next((d for d in reply.iter(f"{{{NC_NS}}}data")), None)
         return native_of(data) if data is not None else None
 
@@ -299,9 +334,9 @@ class IosxeNetconfDriver:
         loaded = parse_config(config, self.target.name)
         fresh = not self._locked
         self._running_at_lock = None
-        self._lock()
+        read = self._lock(_get_config("candidate") if mode is LoadMode.REPLACE else None)
         if mode is LoadMode.REPLACE:
-            current = self._config("candidate")
+            current = self._config("candidate", read)
             if fresh:  # a candidate that could be locked is unmodified: it is running
                 self._running_at_lock = current
             holder = _nc("data")
@@ -314,9 +349,13 @@ class IosxeNetconfDriver:
                 raise LoadError(f"{self.target.name}: cannot replace: {exc}") from None
         edit = _nc("edit-config", _datastore("target", "candidate"),
                    _nc("default-operation", text="merge"), loaded)
-        self._call(edit, "load the candidate", LoadError)
-        self._call(_nc("validate", _datastore("source", "candidate")),
-                   "validate the candidate", LoadError)
+        # the validate answers for the candidate as the edit left it: both in one round trip
+        for what, (_, errors) in zip(("load the candidate", "validate the candidate"),
+                                     self._send_many([edit, _nc("validate", _datastore(
+                                         "source", "candidate"))], "load and validate"),
+                                     strict=True):
+            if errors:
+                raise self._error(errors, what, LoadError)
 
     def diff(self, unified: bool = True) -> ConfigDiff:
         running = (self._running_at_lock if self._running_at_lock is not None

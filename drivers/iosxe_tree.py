@@ -66,9 +66,8 @@ def keys_of(path: Path, element: Element | None = None) -> tuple[str, ...]:
 
 
 def child_text(element: Element, name: str) -> str:
-    for item in elements(element):
-        if local(item) == name:
-            return (item.text or "").strip()
+    for item in element.iterchildren(f"{{*}}{name}"):  # any namespace or none, in C
+        return (item.text or "").strip()
     return ""
 
 

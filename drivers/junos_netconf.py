@@ -52,6 +52,7 @@ from drivers.ncclient_session import (
     connect,
     device_errors,
     execute,
+    execute_many,
     leaf_text,
     strip_namespaces,
 )
@@ -252,6 +253,23 @@ class JunosNetconfDriver:
             self._rpc(self._mode.take, "take the candidate configuration")
             self._held = True
 
+    def _take_and_read(self, request: str, what: str) -> Element:
+        """_take and a read in one round trip (execute_many): the read is answered whatever
+        the take says, and counts only when the take succeeded."""
+        if self._held or self._session is None:
+            self._take()
+            return self._rpc(request, what)
+        take, read = execute_many(self._session, f"{self.target.name}: {what}",
+                                  [self._mode.take, request])
+        errors = [e for e in device_errors(take) if e.severity == "error"]
+        if errors:
+            raise self._error(errors, "take the candidate configuration", DriverError)
+        self._held = True
+        errors = [e for e in device_errors(read) if e.severity == "error"]
+        if errors:
+            raise self._error(errors, what, DriverError)
+        return read
+
     def _release(self) -> None:
         if self._held:
             self._held = False
@@ -259,8 +277,8 @@ class JunosNetconfDriver:
 
     # --- configuration ------------------------------------------------------------------
 
-    def _configuration(self, request: str, what: str) -> Element:
-        found = _first(self._rpc(request, what), "configuration")
+    def _configuration(self, request: str, what: str, reply: Element | None = None) -> Element:
+        found = _first(self._rpc(request, what) if reply is None else reply, "configuration")
         return strip_namespaces(found) if found is not None else etree.Element("configuration")
 
     def get_running(self) -> str:
@@ -274,13 +292,16 @@ class JunosNetconfDriver:
                             f"<configuration>, not {fmt} statements")
         loaded = parse_configuration(config, self.target.name) if fmt == "xml" else None
         attribute, payload = LOAD_FORMATS[fmt]
+        replacing = loaded is not None and mode is LoadMode.REPLACE
+        read = (self._take_and_read(RPC["candidate"], "read the candidate") if replacing
+                else None)
         self._take()
         action = "set" if fmt == "set" else str(mode)
         request = etree.Element("load-configuration", action=action, format=attribute)
         if loaded is None:
             etree.SubElement(request, payload).text = config
         elif mode is LoadMode.REPLACE:
-            current = self._configuration(RPC["candidate"], "read the candidate")
+            current = self._configuration(RPC["candidate"], "read the candidate", read)
             request.append(replace_document(loaded, current))
         else:
             request.append(loaded)
@@ -425,6 +446,15 @@ class JunosNetconfDriver:
     # --- state --------------------------------------------------------------------------
 
     def get_state(self) -> DeviceState:
-        replies = {part: strip_namespaces(self._rpc(rpc, f"read the {part} state"))
-                   for part, rpc in STATE_RPCS.items()}
+        if self._session is None:
+            raise DriverError(f"{self.target.name}: read the state: the driver is not open")
+        # three reads, one round trip (execute_many)
+        answers = execute_many(self._session, f"{self.target.name}: read the state",
+                               list(STATE_RPCS.values()))
+        replies = {}
+        for part, reply in zip(STATE_RPCS, answers, strict=True):
+            errors = [e for e in device_errors(reply) if e.severity == "error"]
+            if errors:
+                raise self._error(errors, f"read the {part} state", DriverError)
+            replies[part] = strip_namespaces(reply)
         return device_state(replies["ike"], replies["ipsec"], replies["bgp"])
