@@ -12,6 +12,7 @@ ERRORS mode only checks the severity of the first error of a reply.
 
 import re
 import selectors
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,17 +200,26 @@ def root_of(raw: str) -> tuple[str, dict[str, str]] | None:
 
 
 def _open(options: dict[str, Any]) -> Any:
-    """manager.connect_ssh with a PromptSession."""
+    """manager.connect_ssh with a PromptSession, over a socket without Nagle's algorithm.
+
+    ncclient's own socket keeps it: a small SSH packet written while the previous one is not
+    acknowledged waits for the peer's delayed ACK, 40 ms on Linux. Measured against the
+    emulators: twice in every connect (key exchange, authentication) and once in every close,
+    so 94 ms per connect and 38 ms per close where the work took a few.
+    """
     handler = manager.make_device_handler(options.pop("device_params"))
     manager_params = options.pop("manager_params")
     handler.add_additional_ssh_connect_params(options)
     handler.add_additional_netconf_params({})
+    sock = socket.create_connection((options["host"], options["port"]), options["timeout"])
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     session = PromptSession(handler)
     try:
-        session.connect(**options)
+        session.connect(sock=sock, **options)
     except Exception:
         if session.transport:
             session.close()
+        sock.close()
         raise
     return manager.Manager(session, handler, raise_mode=RaiseMode.NONE, **manager_params)
 
