@@ -35,6 +35,7 @@ import contextlib
 import difflib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -77,6 +78,7 @@ from drivers.iosxe_replace import ReplaceConflictError, replace_document
 from drivers.iosxe_tree import NATIVE_NS, native_of
 from drivers.ncclient_session import (
     DeviceError,
+    as_received,
     connect,
     device_errors,
     execute,
@@ -91,10 +93,14 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_
 
 
 class PinnedIosxeHandler(IosxeDeviceHandler):  # type: ignore[misc]
-    """ncclient's iosxe handler minus its connect hook, which accepts any host key."""
+    """ncclient's iosxe handler minus its connect hook, which accepts any host key; replies
+    are handed over as ncclient parsed them (drivers.ncclient_session.as_received)."""
 
     def add_additional_ssh_connect_params(self, kwargs: dict[str, Any]) -> None:
         return None
+
+    def transform_reply(self) -> Callable[[Element], Element]:
+        return as_received
 
 
 def _nc(name: str, *children: Element, text: str | None = None) -> Element:

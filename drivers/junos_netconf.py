@@ -48,6 +48,7 @@ from drivers.junos_pki import PkiBundle, diff_lines, install, plan, read_device,
 from drivers.junos_replace import replace_document
 from drivers.ncclient_session import (
     DeviceError,
+    as_received,
     children_named,
     connect,
     device_errors,
@@ -167,17 +168,13 @@ def _first(reply: Element, name: str) -> Element | None:
     return next(reply.iter(f"{{*}}{name}"), None)  # any namespace or none, matched in C
 
 
-def _as_received(root: Element) -> Element:
-    return root
-
-
 class JunosReplyHandler(JunosDeviceHandler):  # type: ignore[misc]
     """ncclient's junos handler without its reply transform: that one compiles an XSLT and
     parses each reply three more times to drop namespaces, which this driver ignores anyway
     (it matches local names). A function as transform is applied to the parsed reply."""
 
     def transform_reply(self) -> Callable[[Element], Element]:
-        return _as_received
+        return as_received
 
 
 def _one_line(text: str) -> str:

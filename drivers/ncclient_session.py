@@ -308,15 +308,22 @@ def device_errors(reply: Element) -> list[DeviceError]:
     return list(seen.values())
 
 
+def as_received(root: Element) -> Element:
+    """A device handler's reply transform that keeps the reply ncclient parsed (a function:
+    NCElement applies it to the parsed root; handlers without one make execute parse the
+    reply a second time)."""
+    return root
+
+
 _parsers = threading.local()  # an lxml parser is used by one thread at a time
 
 
 def document(reply: Any) -> Element:
     """The <rpc-reply> element of an ncclient reply (NCElement or RPCReply)."""
-    if hasattr(reply, "xpath"):
-        found = reply.xpath("/*")
-        if found:
-            root: Element = found[0]
+    if hasattr(reply, "find"):  # NCElement: its document's root ("." is cheaper than XPath)
+        found = reply.find(".")
+        if found is not None:
+            root: Element = found
             return root
     parser = getattr(_parsers, "parser", None)
     if parser is None:  # a device's reply is not trusted: no entities, no network

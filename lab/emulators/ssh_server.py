@@ -178,7 +178,8 @@ class NetconfServer:
         self._acceptor = await asyncssh.create_server(
             lambda: _Login(self), self.host, self.port, server_host_keys=[key],
             encoding=None, allow_scp=False, agent_forwarding=False,
-            x11_forwarding=False, login_timeout=30)
+            x11_forwarding=False, login_timeout=30,
+            line_editor=False)  # a NETCONF subsystem: no terminal line editing in the path
         self.port = self._acceptor.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
