@@ -6,6 +6,7 @@ A time scale makes an emulated second/minute last a fraction of one; every wait 
 
 import copy
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from drivers.errors import (
 )
 from drivers.iosxe_netconf import IosxeNetconfDriver
 from drivers.iosxe_oper import device_state
+from drivers.ncclient_session import IDLE_TICK
 from inventory.model import Fabric
 from inventory.topology import compile_fabric
 from lab.emulators.iosxe_schema import load_yang
@@ -226,6 +228,22 @@ def test_load_diff_confirmed_commit_and_confirm_stays(emulator: ServerThread) ->
     assert "<name>DCVPN-IPSEC-fra1-iad1-p0</name>" in after
     assert "<hostname>Router</hostname>" in after  # the device's own config is kept
     assert "<GigabitEthernet>" in after
+
+
+def test_a_native_diff_only_when_asked_and_the_session_without_nagle(
+        emulator: ServerThread) -> None:
+    """diff(unified=False) (a deploy shows the native diff) leaves the unified one out, and
+    the session's socket sends small packets at once (TCP_NODELAY) and idles quietly."""
+    with driver(emulator) as drv:
+        drv.load_candidate(GOLDEN_XML, LoadMode.REPLACE)
+        native_only = drv.diff(unified=False)
+        both = drv.diff()
+        sock = drv._session._session.transport.sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert sock.gettimeout() == IDLE_TICK
+        drv.discard()
+    assert native_only.native == both.native and native_only.native
+    assert native_only.unified == "" and both.unified.startswith("--- running\n")
 
 
 def test_replace_removes_what_the_model_dropped_and_keeps_the_site_config(

@@ -181,6 +181,17 @@ def test_replace_load_names_the_change_and_commits(emulator: ServerThread) -> No
     assert history(emulator)[0][1] == "dcvpn commit"
 
 
+def test_a_native_diff_only_when_asked_skips_reading_both_configurations(
+        emulator: ServerThread) -> None:
+    with driver(emulator) as drv:
+        drv.load_candidate(GOLDEN_XML, LoadMode.REPLACE)
+        native_only = drv.diff(unified=False)
+        both = drv.diff()
+        drv.discard()
+    assert native_only.native == both.native and "DCVPN-GW-10" in (native_only.native or "")
+    assert native_only.unified == "" and "<name>DCVPN-GW-10</name>" in both.unified
+
+
 def test_replace_deletes_what_the_model_dropped_and_keeps_foreign_config(
         emulator: ServerThread) -> None:
     full, reduced = rendered(acme()), rendered(acme(without_sjc1))
