@@ -20,11 +20,13 @@ would do; `changed` is always the truth (a dry run: "would change").
 
 import contextlib
 import hashlib
+import inspect
 import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -169,10 +171,19 @@ def _discard_quietly(driver: ConfigDriver) -> None:
         driver.discard()
 
 
+@cache
+def _takes_unified(kind: type[ConfigDriver]) -> bool:
+    """Whether a driver class's diff has the `unified` parameter (drivers registered by a
+    site before it existed do not)."""
+    return "unified" in inspect.signature(kind.diff).parameters
+
+
 def _load_and_diff(driver: ConfigDriver, config: str, unified: bool = True) -> ConfigDiff:
     try:
         driver.load_candidate(config, LoadMode.REPLACE)
-        return driver.diff(unified)
+        if unified or not _takes_unified(type(driver)):
+            return driver.diff()
+        return driver.diff(unified=False)
     except Exception:
         _discard_quietly(driver)
         raise
