@@ -220,15 +220,26 @@ class JunosNetconfDriver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rpc(self, request: Element | str, what: str,
-             failure: type[DriverError] = DriverError) -> Element:
+    def _open_session(self, what: str) -> Any:
         if self._session is None:
             raise DriverError(f"{self.target.name}: {what}: the driver is not open")
-        reply = execute(self._session, f"{self.target.name}: {what}", request)
+        return self._session
+
+    def _checked(self, reply: Element, what: str,
+                 failure: type[DriverError] = DriverError) -> Element:
         errors = [e for e in device_errors(reply) if e.severity == "error"]
         if errors:
             raise self._error(errors, what, failure)
         return reply
+
+    def _rpc(self, request: Element | str, what: str,
+             failure: type[DriverError] = DriverError) -> Element:
+        reply = execute(self._open_session(what), f"{self.target.name}: {what}", request)
+        return self._checked(reply, what, failure)
+
+    def _rpcs(self, requests: list[Element | str], what: str) -> list[Element]:
+        """Independent requests in one round trip (execute_many); rpc-errors not checked."""
+        return execute_many(self._open_session(what), f"{self.target.name}: {what}", requests)
 
     def _error(self, errors: list[DeviceError], what: str,
                failure: type[DriverError]) -> DriverError:
@@ -253,19 +264,12 @@ class JunosNetconfDriver:
     def _take_and_read(self, request: str, what: str) -> Element:
         """_take and a read in one round trip (execute_many): the read is answered whatever
         the take says, and counts only when the take succeeded."""
-        if self._held or self._session is None:
-            self._take()
+        if self._held:
             return self._rpc(request, what)
-        take, read = execute_many(self._session, f"{self.target.name}: {what}",
-                                  [self._mode.take, request])
-        errors = [e for e in device_errors(take) if e.severity == "error"]
-        if errors:
-            raise self._error(errors, "take the candidate configuration", DriverError)
+        take, read = self._rpcs([self._mode.take, request], what)
+        self._checked(take, "take the candidate configuration")
         self._held = True
-        errors = [e for e in device_errors(read) if e.severity == "error"]
-        if errors:
-            raise self._error(errors, what, DriverError)
-        return read
+        return self._checked(read, what)
 
     def _release(self) -> None:
         if self._held:
@@ -443,15 +447,7 @@ class JunosNetconfDriver:
     # --- state --------------------------------------------------------------------------
 
     def get_state(self) -> DeviceState:
-        if self._session is None:
-            raise DriverError(f"{self.target.name}: read the state: the driver is not open")
-        # three reads, one round trip (execute_many)
-        answers = execute_many(self._session, f"{self.target.name}: read the state",
-                               list(STATE_RPCS.values()))
-        replies = {}
-        for part, reply in zip(STATE_RPCS, answers, strict=True):
-            errors = [e for e in device_errors(reply) if e.severity == "error"]
-            if errors:
-                raise self._error(errors, f"read the {part} state", DriverError)
-            replies[part] = strip_namespaces(reply)
+        answers = self._rpcs(list(STATE_RPCS.values()), "read the state")  # one round trip
+        replies = {part: strip_namespaces(self._checked(reply, f"read the {part} state"))
+                   for part, reply in zip(STATE_RPCS, answers, strict=True)}
         return device_state(replies["ike"], replies["ipsec"], replies["bgp"])

@@ -15,6 +15,7 @@ import selectors
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,10 +334,11 @@ def document(reply: Any) -> Element:
     return root
 
 
-def execute(session: Any, name: str, request: Element | str) -> Element:
-    """Run one RPC; transport failures become ConnectError. rpc-errors are left to the caller."""
+@contextmanager
+def _client_errors(name: str) -> Iterator[None]:
+    """ncclient's and the socket's exceptions as the drivers' (rpc-errors are not here)."""
     try:
-        return document(session.rpc(request))
+        yield
     except TimeoutExpiredError:
         raise ConnectError(f"{name}: no reply from the device in time") from None
     except (TransportError, OSError) as exc:
@@ -345,28 +347,29 @@ def execute(session: Any, name: str, request: Element | str) -> Element:
         raise DriverError(f"{name}: {mask_secrets(str(exc))}") from None
 
 
+def execute(session: Any, name: str, request: Element | str) -> Element:
+    """Run one RPC; transport failures become ConnectError. rpc-errors are left to the caller."""
+    with _client_errors(name):
+        return document(session.rpc(request))
+
+
 def execute_many(session: Any, name: str, requests: list[Element | str]) -> list[Element]:
     """Several RPCs sent back to back, the replies read after (NETCONF servers answer in
     order, RFC 6241 4.1): one round trip instead of one each. For requests that do not
     depend on each other's outcome: all of them run, whatever the earlier ones answered.
     Transport failures become ConnectError; rpc-errors are left to the caller."""
-    timeout = session.timeout
     session.async_mode = True
     try:
-        operations = [session.rpc(request) for request in requests]
-    except (TransportError, OSError) as exc:
-        raise ConnectError(f"{name}: the session to the device broke: {exc}") from None
-    except NCClientError as exc:
-        raise DriverError(f"{name}: {mask_secrets(str(exc))}") from None
+        with _client_errors(name):
+            operations = [session.rpc(request) for request in requests]
     finally:
         session.async_mode = False
     replies = []
     for operation in operations:
-        if not operation.event.wait(timeout):
+        if not operation.event.wait(session.timeout):
             raise ConnectError(f"{name}: no reply from the device in time")
         if operation.error is not None:
-            raise ConnectError(f"{name}: the session to the device broke: "
-                               f"{operation.error}") from None
+            raise ConnectError(f"{name}: the session to the device broke: {operation.error}")
         replies.append(document(operation.reply))
     return replies
 
