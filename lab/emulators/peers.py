@@ -163,17 +163,12 @@ class DevicePeers:
         if self.registry is not None:
             self.registry.touch()
 
-    def lookup(self, address: str) -> DeviceIntent | None:
-        if self.registry is None:
-            return None
-        return self.registry.by_address(address, exclude=self.gateway)
-
     def state(self) -> DeviceState:
         """The device's state; the same object while neither its committed intent nor any
         peer's changed (device_state depends on nothing else)."""
         own = self.committed()
-        if self.registry is None:
-            return device_state(own, self.lookup)
+        if self.registry is None:  # a standalone device: no peer anywhere
+            return device_state(own, lambda address: None)
         owners = self.registry.owners()
         cached = self._state
         if cached is not None and cached[0] is own and cached[1] is owners:
