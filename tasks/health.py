@@ -186,8 +186,8 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
             continue
         names = {t.name for t in tunnels}
         bgp = tuple(b for b in exp.bgp if b.tunnel in names)
-        routes = tuple(r for r in exp.routes if not mine.isdisjoint(r.gateways))
-        pings = tuple(p for p in exp.pings if not mine.isdisjoint(p.gateways))
+        routes = tuple(r for r in exp.routes if _touching(r.gateways, mine))
+        pings = tuple(p for p in exp.pings if _touching(p.gateways, mine))
         keep = [t for t in tunnels if deferral((t.gateway, t.peer_gateway)) is None]
         kept_names = {t.name for t in keep}
         pending = [t for t in tunnels if t.name not in kept_names]
