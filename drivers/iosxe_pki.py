@@ -47,12 +47,12 @@ import re
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from drivers import pki_section as section
 from drivers.errors import LoadError
 from drivers.pem_legacy import PemKeyError, key_kind
+from tasks.pki.store import issued_by
 
 PKI_MARKER = "### dcvpn-iosxe-pki "
 PARTS = ("ca.pem", "cert.pem", "key.pem")
@@ -125,13 +125,6 @@ def split_candidate(text: str, device: str) -> tuple[str, IosxePki | None]:
     return config, bundle
 
 
-def _cert(pem: str, what: str, device: str) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        raise LoadError(f"{device}: the {what} is not a PEM X.509 certificate") from None
-
-
 def _public_der(cert: x509.Certificate) -> bytes:
     return cert.public_key().public_bytes(serialization.Encoding.DER,
                                           serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -145,8 +138,9 @@ def key_type(bundle: IosxePki) -> str:
 def check_bundle(bundle: IosxePki, device: str) -> None:
     """Everything the device would refuse, found before it is touched."""
     tp = bundle.trustpoint
-    ca = _cert(bundle.ca_pem, "CA certificate (ca.pem)", device)
-    cert = _cert(bundle.cert_pem, f"certificate of trustpoint {tp} (cert.pem)", device)
+    ca = section.certificate(bundle.ca_pem, "CA certificate (ca.pem)", device)
+    cert = section.certificate(bundle.cert_pem, f"certificate of trustpoint {tp} (cert.pem)",
+                               device)
     if bundle.key_pem.lstrip().startswith("${"):
         raise LoadError(f"{device}: the private key for trustpoint {tp} is an unresolved "
                         "reference")
@@ -160,9 +154,7 @@ def check_bundle(bundle: IosxePki, device: str) -> None:
     if public != _public_der(cert):
         raise LoadError(f"{device}: the private key does not belong to the certificate "
                         f"(serial {cert.serial_number:X}) for trustpoint {tp}")
-    try:
-        cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, InvalidSignature):
+    if not issued_by(cert, ca):
         raise LoadError(f"{device}: the certificate (serial {cert.serial_number:X}) for "
                         f"trustpoint {tp} was not issued by the CA in ca.pem "
                         f"({ca.subject.rfc4514_string()})") from None

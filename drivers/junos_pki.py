@@ -49,13 +49,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from drivers import pki_section as section
 from drivers.errors import DriverError, LoadError
 from drivers.ncclient_session import children_named, leaf_text
+from tasks.pki.store import issued_by
 
 Element = etree._Element
 Call = Callable[[Element | str, str], Element]  # request, what it does -> reply
@@ -117,14 +117,6 @@ def with_chain_profiles(config: str, profiles: tuple[str, ...]) -> str:
         raise ValueError("the configuration has no <pki> section for the chain's ca-profiles")
     added = "".join(CHAIN_PROFILE_XML.format(name=name) for name in profiles)
     return config[:end.start()] + added + config[end.start():]
-
-
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -203,17 +195,11 @@ def split_candidate(text: str, device: str) -> tuple[str, PkiBundle | None]:
     return config, bundle
 
 
-def _cert(pem: str, what: str, device: str) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(pem.encode())
-    except ValueError:
-        raise LoadError(f"{device}: the {what} is not a PEM X.509 certificate") from None
-
-
 def check_bundle(bundle: PkiBundle, device: str) -> None:
     """Everything a device would refuse, found before the device is touched."""
-    ca = _cert(bundle.ca_pem, "CA certificate (ca.pem)", device)
-    cert = _cert(bundle.cert_pem, f"certificate of {bundle.cert_id} (cert.pem)", device)
+    ca = section.certificate(bundle.ca_pem, "CA certificate (ca.pem)", device)
+    cert = section.certificate(bundle.cert_pem, f"certificate of {bundle.cert_id} (cert.pem)",
+                               device)
     if bundle.key_pem.lstrip().startswith("${"):
         raise LoadError(f"{device}: the private key of {bundle.cert_id} is an unresolved "
                         "reference")
@@ -229,13 +215,14 @@ def check_bundle(bundle: PkiBundle, device: str) -> None:
                         f"{bundle.cert_id} (serial {cert.serial_number:X})")
     issuer = ca
     for profile, pem in bundle.chain:  # root side first: each is issued by the one before
-        intermediate = _cert(pem, f"CA certificate of {profile} (chain.pem)", device)
-        if not _signed_by(intermediate, issuer):
+        intermediate = section.certificate(pem, f"CA certificate of {profile} (chain.pem)",
+                                           device)
+        if not issued_by(intermediate, issuer):
             raise LoadError(f"{device}: the CA certificate of {profile} "
                             f"({intermediate.subject.rfc4514_string()}) was not issued by "
                             f"{issuer.subject.rfc4514_string()}")
         issuer = intermediate
-    if not _signed_by(cert, issuer):
+    if not issued_by(cert, issuer):
         via = " through chain.pem" if bundle.chain else ""
         raise LoadError(f"{device}: the certificate of {bundle.cert_id} (serial "
                         f"{cert.serial_number:X}) was not issued by the CA in ca.pem "

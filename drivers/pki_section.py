@@ -7,6 +7,8 @@ driver's."""
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from drivers.errors import LoadError
 from drivers.redact import hide
 
@@ -60,3 +62,11 @@ def split(text: str, marker: str, parts: Sequence[str],
     texts = {n: "".join(found.get(n, [])) for n in parts}
     hide_key(texts.get(KEY_PART, ""))
     return config, PkiSection(fields, texts)
+
+
+def certificate(pem: str, what: str, device: str) -> x509.Certificate:
+    """A PEM certificate of the section; LoadError naming `what` when it is not one."""
+    try:
+        return x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise LoadError(f"{device}: the {what} is not a PEM X.509 certificate") from None

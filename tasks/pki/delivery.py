@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from tasks.pki.errors import PkiError
@@ -27,6 +26,7 @@ from tasks.pki.store import (
     Ca,
     Layout,
     check_issued,
+    issued_by,
     load_ca,
     load_issued,
     read_cert,
@@ -138,14 +138,6 @@ def device_pems(pki_dir: Path, gateway: str) -> DevicePems:
                               for c in chain))
 
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
 def ordered_chain(pems: DevicePems) -> tuple[str, ...]:
     """The intermediates as PEM texts, root side first (the order an ACME CA sends them in
     is not relied on); () for a fabric CA. PkiError when they do not lead from the device
@@ -157,10 +149,10 @@ def ordered_chain(pems: DevicePems) -> tuple[str, ...]:
     ca = x509.load_pem_x509_certificate(pems.ca.encode())
     path: list[x509.Certificate] = []
     for _ in range(len(certs) + 1):
-        if _signed_by(current, ca):
+        if issued_by(current, ca):
             return tuple(c.public_bytes(serialization.Encoding.PEM).decode()
                          for c in reversed(path))
-        step = next((c for c in certs if c not in path and _signed_by(current, c)), None)
+        step = next((c for c in certs if c not in path and issued_by(current, c)), None)
         if step is None:
             break
         path.append(step)

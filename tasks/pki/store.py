@@ -157,7 +157,8 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """issuer's key signed cert (and its issuer name matches)."""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -170,10 +171,10 @@ def chains_to(cert: x509.Certificate, root: x509.Certificate,
     """Signatures lead from `cert` through CA certificates of `chain` to `root`."""
     current = cert
     for _ in range(len(chain) + 1):
-        if _issued_by(current, root):
+        if issued_by(current, root):
             return True
         step = next((c for c in chain if c is not current and _is_ca(c)
-                     and _issued_by(current, c)), None)
+                     and issued_by(current, c)), None)
         if step is None:
             return False
         current = step
