@@ -378,14 +378,19 @@ def _watch(args: argparse.Namespace) -> int:
     metrics_file = _metrics_file(args)
     for note in notes:
         _err(f"dcvpn watch: note: {note}")
+    _err(f"dcvpn watch: {len(t.gateways)} gateway(s) of lab {compiled.fabric.fabric.name} in "
+         f"{lab_dir} {_schedule(opts)}")
+    return _run(args, opts, url, t, metrics_file)
+
+
+def _schedule(opts: Options) -> str:
+    """How often and how long a watch runs, and whether it heals (its start line)."""
     enabled, limit, _, _ = opts.policy_args
     bound = (f"for {opts.duration:g}s" if opts.cycles is None else f"for {opts.cycles} cycle(s)"
              + (f" or {opts.duration:g}s" if opts.duration is not None else ""))
-    _err(f"dcvpn watch: {len(t.gateways)} gateway(s) of lab {compiled.fabric.fabric.name} in "
-         f"{lab_dir} every {opts.interval:g}s {bound}; "
-         + (f"healing at most {limit} action(s) per gateway per hour" if enabled
-            else "observing only (--no-heal)"))
-    return _run(args, opts, url, t, metrics_file)
+    return (f"every {opts.interval:g}s {bound}; "
+            + (f"healing at most {limit} action(s) per gateway per hour" if enabled
+               else "observing only (--no-heal)"))
 
 
 def _metrics_file(args: argparse.Namespace) -> Path | None:
@@ -409,12 +414,8 @@ def _watch_devices(args: argparse.Namespace, opts: Options, url: str | None) -> 
         raise _NoLabError(f"no gateway of fabric {compiled.fabric.fabric.name} can be read "
                           "through a driver")
     enabled, limit, heal_after, settle = opts.policy_args
-    bound = (f"for {opts.duration:g}s" if opts.cycles is None else f"for {opts.cycles} cycle(s)"
-             + (f" or {opts.duration:g}s" if opts.duration is not None else ""))
     _err(f"dcvpn watch: {len(dw.devices)} gateway(s) of fabric {compiled.fabric.fabric.name} "
-         f"through their drivers every {opts.interval:g}s {bound}; "
-         + (f"healing at most {limit} action(s) per gateway per hour" if enabled
-            else "observing only (--no-heal)"))
+         f"through their drivers {_schedule(opts)}")
     return _run(args, opts, url, dw.targets, metrics_file, dw.heal, dw.read,
                 dw.policy(enabled, limit, heal_after, settle),
                 {"not_checked": sorted(NOT_APPLICABLE)})

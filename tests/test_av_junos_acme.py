@@ -5,7 +5,6 @@ certificate; a second deploy is a no-op; the key never shows; bad chains are ref
 the device is touched; a fabric-CA candidate is unchanged."""
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from jp_support import (
     write_fabric,
 )
 from ncclient.transport import session as nc_session  # type: ignore[import-untyped]
+from netconf_support import require_yang
 
 from drivers.base import DeviceTarget
 from drivers.errors import LoadError
@@ -34,7 +34,6 @@ from drivers.junos_pki import KEY_SHOWN, PkiBundle, pack_candidate, split_candid
 from inventory.model import Platform, Transport
 from lab.emulators.junos import JunosDevice
 from lab.emulators.ssh_server import ServerThread
-from lab.yang import yang_dir
 from tasks.pki.deploy_material import resolve_keys, with_device_certificates
 from tasks.render import render_gateway
 
@@ -154,18 +153,7 @@ def test_the_intermediate_profiles_exist_only_with_an_acme_chain(tmp_path: Path)
 
 @pytest.fixture(scope="module")
 def validate() -> Callable[[str], tuple[str, ...]]:
-    reason = None
-    if yang_dir() is None:
-        reason = "vendor YANG folder absent (set DCVPN_YANG_DIR; default ../shared/yang)"
-    else:
-        try:
-            import libyang  # noqa: F401
-        except ImportError:
-            reason = "libyang binding missing: pip install libyang==2.8.0"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_yang()
     from lab.yang.junos import validate_junos
     return lambda xml: validate_junos(xml).errors
 
