@@ -206,6 +206,27 @@ def test_dangling_profile_reference_fails_validate_and_commit(emulator: ServerTh
     assert refused.value.message == invalid.value.message
 
 
+def test_candidate_failing_a_yang_must_loads_but_fails_validate_and_commit(
+        emulator: ServerThread) -> None:
+    """edit-config checks schema and types only; libyang's `must` refuses on validate."""
+    require_yang()
+    incomplete = golden("fra1-gw1").replace("<proposals>DCVPN-IKE-PROP<", "<proposals>NOPE<", 1)
+    with connect(emulator.port, "iosxe") as m:
+        m.edit_config(incomplete, target="candidate")
+        with pytest.raises(RPCError) as invalid:
+            m.validate("candidate")
+        with pytest.raises(RPCError) as refused:
+            m.commit()
+        m.discard_changes()
+        m.edit_config(golden("fra1-gw1"), target="candidate")
+        m.validate("candidate")
+        m.commit()
+        assert "DCVPN-IKE-POL" in m.get_config("running").data_xml
+    assert invalid.value.tag == "operation-failed"
+    assert "IKEv2 policy MUST have only complete proposals attached" in invalid.value.message
+    assert refused.value.message == invalid.value.message
+
+
 def test_writable_running_edit_is_fully_validated(emulator: ServerThread) -> None:
     require_yang()
     with connect(emulator.port) as m:
@@ -462,10 +483,21 @@ def test_unknown_rpc_names_the_element_and_namespace(emulator: ServerThread) -> 
             m.edit_config(f'<config {NC_OP}><native xmlns="{NATIVE}"><hostname '
                           'nc:operation="obliterate">x</hostname></native></config>',
                           target="candidate")
+        with pytest.raises(RPCError) as bare_operation:
+            m.edit_config(f'<config {NC_OP}><native xmlns="{NATIVE}"><hostname nc:operation='
+                          '"merge">x</hostname><banner operation="delete"/></native></config>',
+                          target="candidate")
+        m.edit_config(f'<config {NC_OP}><native xmlns="{NATIVE}" nc:operation="merge"><hostname '
+                      'nc:operation="replace">fine</hostname></native></config>',
+                      target="candidate")
+        assert "<hostname>fine</hostname>" in m.get_config("candidate").data_xml
     assert foreign.value.tag == "unknown-namespace"
     assert "<bad-namespace>urn:example:nothing</bad-namespace>" in foreign.value.info
     assert base.value.tag == "operation-not-supported"
     assert bad_operation.value.tag == "bad-attribute"
+    assert "<bad-element>hostname</bad-element>" in bad_operation.value.info
+    assert bare_operation.value.tag == "bad-attribute"
+    assert "<bad-element>banner</bad-element>" in bare_operation.value.info
 
 
 def test_wrong_credentials_are_refused_and_others_still_served(emulator: ServerThread) -> None:

@@ -24,7 +24,6 @@ from lab.emulators.iosxe_ia import Archives, minutes
 from lab.emulators.iosxe_oper_state import bgp_oper, crypto_oper
 from lab.emulators.iosxe_schema import (
     NATIVE_NS,
-    OPERATION_ATTR,
     FallbackRules,
     IosxeRules,
     IosxeYang,
@@ -128,7 +127,8 @@ class IosxeDevice(NetconfDevice):
         self.os_version = os_version
         self.confirmed_commit = confirmed_commit
         self._last_valid: tuple[bytes, Element] | None = None
-        self._last_checked: bytes | None = None  # canonical form of the last tree _checked returned
+        # canonical form of the last tree _check returned, with what validation said of it
+        self._last_checked: tuple[bytes, list[YangProblem] | None] | None = None
         self.running = self._checked(_factory(self.hostname, os_version))
         self.candidate = copy_tree(self.running)
         self.startup = copy_tree(self.running)
@@ -207,13 +207,24 @@ class IosxeDevice(NetconfDevice):
 
     def _checked(self, tree: Element) -> Element:
         """tree after the schema check (in schema order); refuses what does not parse."""
+        return self._check(tree)[0]
+
+    def _check(self, tree: Element, key: bytes | None = None
+               ) -> tuple[Element, list[YangProblem] | None]:
+        """_checked's tree and validate's problems when the same libyang pass found them out
+        (None: not known yet; a candidate may stay invalid until validate or commit)."""
         if self.yang is None:
-            return tree
-        parsed = self.yang.parse(tree)
+            return tree, None
+        key = canonical(tree) if key is None else key
+        if self._last_valid is not None and self._last_valid[0] == key:
+            return copy_tree(self._last_valid[1]), []
+        parsed, problems = self.yang.checked(tree)
         if isinstance(parsed, YangProblem):
             raise _yang_errors([parsed])
-        self._last_checked = canonical(parsed)
-        return parsed
+        self._last_checked = (canonical(parsed), problems)
+        if problems == []:
+            self._last_valid = (self._last_checked[0], copy_tree(parsed))
+        return parsed, problems
 
     def _validated(self, tree: Element) -> Element:
         """tree checked and validated against the YANG; a tree equal to the last one that
@@ -222,12 +233,14 @@ class IosxeDevice(NetconfDevice):
         key = canonical(tree)
         if self._last_valid is not None and self._last_valid[0] == key:
             return copy_tree(self._last_valid[1])
-        if key != self._last_checked:  # the candidate edit-config just checked: in order
-            tree = self._checked(tree)
-        if self.yang is not None:
+        if self._last_checked is not None and self._last_checked[0] == key:
+            problems = self._last_checked[1]  # the candidate edit-config just checked
+        else:
+            tree, problems = self._check(tree, key)
+        if problems is None and self.yang is not None:
             problems = self.yang.validate(tree)
-            if problems:
-                raise _yang_errors(problems)
+        if problems:
+            raise _yang_errors(problems)
         self._last_valid = (key, copy_tree(tree))
         return tree
 
@@ -511,16 +524,19 @@ class IosxeDevice(NetconfDevice):
         return _result(CLI_RPC_NS, "")
 
 
+# the first element below <config> with an nc:operation RFC 6241 does not define or a bare
+# `operation` attribute (one XPath pass in C: a whole configuration is thousands of elements)
+_BAD_OPERATION = etree.XPath(
+    "(descendant-or-self::*[@operation or (@nc:operation and not("
+    + " or ".join(f"@nc:operation = '{name}'" for name in sorted(EDIT_OPERATIONS))
+    + "))])[1]", namespaces={"nc": NC_NS})
+
+
 def _check_operations(config: Element) -> None:
     """nc:operation values must be RFC 6241's; a bare `operation` attribute is refused."""
-    for element in config.iter():
-        if not isinstance(element.tag, str):
-            continue
-        value = element.get(OPERATION_ATTR)
-        bare = element.get("operation")
-        if (value is not None and value not in EDIT_OPERATIONS) or bare is not None:
-            raise fail(f"invalid operation attribute on {local_name(element)}",
-                       tag="bad-attribute", error_type="protocol",
-                       info=(("bad-attribute", "operation"),
-                             ("bad-element", local_name(element))))
+    for element in _BAD_OPERATION(config):
+        raise fail(f"invalid operation attribute on {local_name(element)}",
+                   tag="bad-attribute", error_type="protocol",
+                   info=(("bad-attribute", "operation"),
+                         ("bad-element", local_name(element))))
 

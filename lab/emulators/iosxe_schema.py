@@ -307,22 +307,36 @@ class IosxeYang:
 
     def parse(self, datastore: Element) -> Element | YangProblem:
         """Schema and type check of a datastore; the same data in schema order on success."""
+        return self._parsed(datastore, _document(datastore), validate=False)[0]
+
+    def checked(self, datastore: Element) -> tuple[Element | YangProblem, list[YangProblem] | None]:
+        """parse() and, in the same libyang pass, validate(): the second item is validate's
+        answer when the data parses and passes libyang's validation too ([] or the name
+        references the YANG misses), None when only the schema check was made (a candidate
+        may be invalid until validate or commit: its errors are validate's to report)."""
+        document = _document(datastore)
+        parsed, validated = self._parsed(datastore, document, validate=True)
+        if isinstance(parsed, YangProblem) or not validated:
+            return self._parsed(datastore, document, validate=False)[0], None
+        return parsed, self._references(parsed)
+
+    def _parsed(self, datastore: Element, document: str, *,
+                validate: bool) -> tuple[Element | YangProblem, bool]:
         import libyang  # noqa: PLC0415
 
-        document = _document(datastore)
         result = etree.Element(datastore.tag)
         if not document:
-            return result
+            return result, False
         ctx, lock = self._libyang()
         with lock:
             try:
                 node = ctx.parse_data_mem(document, "xml", no_state=True, strict=True,
-                                          parse_only=True)
+                                          parse_only=not validate)
             except libyang.LibyangError as exc:
-                return _problem(str(exc), "invalid-value")
+                return _problem(str(exc), "invalid-value"), False
             if node is None:
-                return result
-            try:
+                return result, False
+            try:  # implicit defaults that validation adds are not printed (explicit mode)
                 printed = node.print_mem("xml", with_siblings=True, pretty=False)
             finally:
                 node.free()
@@ -330,20 +344,19 @@ class IosxeYang:
             printed = printed.decode()
         for item in children(etree.fromstring(f"<printed>{printed}</printed>")):
             result.append(item)
-        return result
+        return result, validate
 
     def validate(self, datastore: Element) -> list[YangProblem]:
         """Full validation (leafref, must, mandatory) and the references the YANG misses."""
-        document = _document(datastore)
-        outcome = self.context.validate(document)
+        outcome = self.context.validate(_document(datastore))
         problems = [_problem(text, "operation-failed") for text in outcome.errors]
-        if problems:
-            return problems
-        natives = [c for c in children(datastore) if c.tag == f"{{{NATIVE_NS}}}native"]
-        for native in natives:
-            for text in dangling_references(etree.tostring(native, encoding="unicode")):
-                problems.append(YangProblem("operation-failed", text))
-        return problems
+        return problems or self._references(datastore)
+
+    @staticmethod
+    def _references(datastore: Element) -> list[YangProblem]:
+        return [YangProblem("operation-failed", text)
+                for native in children(datastore) if native.tag == f"{{{NATIVE_NS}}}native"
+                for text in dangling_references(native)]
 
 
 def _document(datastore: Element) -> str:

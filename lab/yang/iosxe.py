@@ -6,6 +6,8 @@ resolve within it.
 """
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from lab.yang import ValidationResult, YangUnavailable, cached_context, yang_dir
 from tasks.render_iosxe import RELEASES
@@ -72,9 +74,14 @@ REFERENCES: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def dangling_references(native: str) -> tuple[str, ...]:
-    """Names referred to but not defined in the document, for the references in REFERENCES."""
-    root = ET.fromstring(native)
+class _Searchable(Protocol):
+    def iterfind(self, path: str, namespaces: dict[str, str]) -> Iterator[Any]: ...
+
+
+def dangling_references(native: "str | _Searchable") -> tuple[str, ...]:
+    """Names referred to but not defined in the document (its text or its parsed <native>,
+    ElementTree's or lxml's), for the references in REFERENCES."""
+    root = ET.fromstring(native) if isinstance(native, str) else native
     errors = []
     for what, source, target in REFERENCES:
         defined = {e.text for e in root.iterfind(target, _NS)}
