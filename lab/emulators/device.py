@@ -4,10 +4,12 @@ A platform flavour subclasses NetconfDevice: it fills a FlavourSpec (capabilitie
 namespaces, error spellings) and a table of RPC handlers; the session core does the rest.
 """
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from lab.emulators.datastore import DeviceClock, Scheduler
+from lab.emulators.datastore import Cancellable, DeviceClock, Scheduler
 from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError, fail
 from lab.emulators.xmlutil import Element
 
@@ -43,7 +45,25 @@ class SessionInfo:
     base_11: bool = False
 
 
-Handler = Callable[[SessionInfo, Element], "Element | list[Element] | None"]
+Body = Element | list[Element] | None
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A handler's answer whose slow part runs off the event loop (a libyang parse: C code
+    that releases the GIL, so a host of many devices goes on serving the others meanwhile).
+
+    work runs on a worker thread and touches nothing of the device (only what the handler
+    handed it); then runs back on the loop with a function returning work's result (or
+    raising its exception) and gives the reply body. The device is busy in between: its
+    other sessions' requests and its timers wait, as a device answers one request at a time.
+    """
+
+    work: Callable[[], Any]
+    then: Callable[[Callable[[], Any]], Body]
+
+
+Handler = Callable[[SessionInfo, Element], "Body | Deferred"]
 
 
 class NetconfDevice:
@@ -54,10 +74,29 @@ class NetconfDevice:
     def __init__(self, clock: DeviceClock, scheduler: Scheduler, *,
                  hostname: str | None = None) -> None:
         self.clock = clock
-        self.scheduler = scheduler
+        self._loop_scheduler = scheduler
+        self.busy = False  # a Deferred of one of its sessions is running
+        self._waiting: deque[Callable[[], None]] = deque()
         self.sessions: dict[int, SessionInfo] = {}
         self._next_session = self.spec.first_session_id
         self.handlers: dict[str, Handler] = {}
+
+    def scheduler(self, delay: float, action: Callable[[], None]) -> Cancellable:
+        """The server's call_later, the action waiting while the device is busy."""
+        return self._loop_scheduler(delay, lambda: self.when_free(action))
+
+    def when_free(self, action: Callable[[], None]) -> None:
+        """Run action now, or once the request the device is busy with has been answered."""
+        if self.busy:
+            self._waiting.append(action)
+        else:
+            action()
+
+    def release(self) -> None:
+        """The Deferred is answered: run what waited, in order, until one makes it busy."""
+        self.busy = False
+        while self._waiting and not self.busy:
+            self._waiting.popleft()()
 
     def open_session(self, username: str, terminate: Callable[[], None]) -> SessionInfo:
         session = SessionInfo(self._next_session, username, self.clock.now(), terminate)
@@ -86,8 +125,7 @@ class NetconfDevice:
         self.end_session(target_id, killed=True)
         target.terminate()
 
-    def dispatch(self, session: SessionInfo, operation: Element,
-                 name: str) -> Element | list[Element] | None:
+    def dispatch(self, session: SessionInfo, operation: Element, name: str) -> Body | Deferred:
         handler = self.handlers.get(name)
         if handler is None:
             raise RpcReplyError([self.spec.unknown_rpc(name)])

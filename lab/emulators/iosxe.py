@@ -11,11 +11,20 @@ refused) and validate / commit / running edits must pass full validation, as a d
 references only when it validates.
 """
 
+from collections.abc import Callable
+
 from lxml import etree
 
 from lab.emulators.config_tree import Op, edit, fresh_copy
 from lab.emulators.datastore import DeviceClock, Scheduler
-from lab.emulators.device import FlavourSpec, Handler, NetconfDevice, SessionInfo
+from lab.emulators.device import (
+    Body,
+    Deferred,
+    FlavourSpec,
+    Handler,
+    NetconfDevice,
+    SessionInfo,
+)
 from lab.emulators.errors import EmulatorError
 from lab.emulators.iosxe_caps import CISCO_IA_NS, RELEASE_MODULES, Advertised, advertised
 from lab.emulators.iosxe_commit import ConfirmedCommits, confirm_timeout
@@ -137,8 +146,8 @@ class IosxeDevice(NetconfDevice):
         self._intent = IntentCache()
         self.peers = DevicePeers(peers, gateway or self.hostname, "iosxe", self.committed_intent,
                                  notifies=True)  # running changes in _set_running only
-        self.commits = ConfirmedCommits(clock, scheduler, self._restore)
-        self.archives = Archives(clock, scheduler, self._restore)
+        self.commits = ConfirmedCommits(clock, self.scheduler, self._restore)
+        self.archives = Archives(clock, self.scheduler, self._restore)
         self.routes: dict[tuple[str, str], Handler] = {
             (NC_NS, "get-config"): self._get_config,
             (NC_NS, "get"): self._get,
@@ -163,8 +172,7 @@ class IosxeDevice(NetconfDevice):
 
     # --- dispatch, sessions ---------------------------------------------------------------
 
-    def dispatch(self, session: SessionInfo, operation: Element,
-                 name: str) -> Element | list[Element] | None:
+    def dispatch(self, session: SessionInfo, operation: Element, name: str) -> Body | Deferred:
         space = etree.QName(operation).namespace or ""
         handler = self.routes.get((space, name))
         self.archives.activity()
@@ -218,7 +226,12 @@ class IosxeDevice(NetconfDevice):
         key = canonical(tree) if key is None else key
         if self._last_valid is not None and self._last_valid[0] == key:
             return copy_tree(self._last_valid[1]), []
-        parsed, problems = self.yang.checked(tree)
+        return self._record(self.yang.checked(tree))
+
+    def _record(self, checked: tuple[Element | YangProblem, list[YangProblem] | None]
+                ) -> tuple[Element, list[YangProblem] | None]:
+        """What IosxeYang.checked said of a tree: refused, or remembered for validate."""
+        parsed, problems = checked
         if isinstance(parsed, YangProblem):
             raise _yang_errors([parsed])
         self._last_checked = (canonical(parsed), problems)
@@ -329,7 +342,7 @@ class IosxeDevice(NetconfDevice):
 
     # --- edit -------------------------------------------------------------------------------
 
-    def _edit_config(self, session: SessionInfo, op: Element) -> None:
+    def _edit_config(self, session: SessionInfo, op: Element) -> Deferred | None:
         target = self._named(op, "target")
         if child(op, "url") is not None:
             raise fail("url is not supported", tag="operation-not-supported",
@@ -348,14 +361,22 @@ class IosxeDevice(NetconfDevice):
         work = self._edited(self._store(target), config, Op(default))
         if test == "test-only" or target == "running":
             work = self._validated(work)
-        else:
-            work = self._checked(work)
-        if test == "test-only":
-            return
-        if target == "running":
-            self._set_running(work)
-        else:
-            self.candidate = work
+            if test != "test-only":
+                self._set_running(work)
+            return None
+        key = canonical(work)
+        yang = self.yang
+        if yang is None or (self._last_valid is not None and self._last_valid[0] == key):
+            self.candidate = self._checked(work)
+            return None
+
+        def loaded(outcome: Callable[[], tuple[Element | YangProblem,
+                                               list[YangProblem] | None]]) -> None:
+            self.candidate = self._record(outcome())[0]
+
+        # the libyang pass (most of an edit's time) off the event loop: work is this
+        # request's own tree, nothing of the device's
+        return Deferred(work=lambda: yang.checked(work), then=loaded)
 
     def _edited(self, store: Element, config: Element, default: Op) -> Element:
         rules = self._rules(store, config)

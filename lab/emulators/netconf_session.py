@@ -2,15 +2,19 @@
 
 Transport-free: it is fed bytes and given a send and a close function, so the SSH glue (or a
 test) only moves bytes. <close-session> and <kill-session> are handled here; every other
-operation goes to the device's dispatch.
+operation goes to the device's dispatch. A handler may answer with a Deferred: its work goes
+to the transport's offload (by default run at once, in line) and the session holds its later
+requests until the reply is sent, as do the device's other sessions.
 """
 
 import logging
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 
-from lab.emulators.device import BASE_10, BASE_11, NetconfDevice, SessionInfo
+from lab.emulators.device import BASE_10, BASE_11, Body, Deferred, NetconfDevice, SessionInfo
 from lab.emulators.errors import FramingError
 from lab.emulators.netconf_framing import Deframer, encode_chunked, encode_eom
 from lab.emulators.rpc_errors import RpcErrorInfo, RpcReplyError
@@ -19,15 +23,41 @@ from lab.emulators.xmlutil import NC_NS, Element, children, local_name, parse
 log = logging.getLogger(__name__)
 
 
+Outcome = Callable[[], Any]  # returns the work's result or raises its exception
+Offload = Callable[[Callable[[], Any], Callable[[Outcome], None]], None]
+
+
+def run_in_line(work: Callable[[], Any], done: Callable[[Outcome], None]) -> None:
+    """The default offload: the work runs at once, on the caller's thread."""
+    try:
+        result = work()
+    except Exception as exc:  # handed over to the Deferred's then, which raises it there
+        failure = exc
+
+        def outcome() -> Any:
+            raise failure
+    else:
+        def outcome() -> Any:
+            return result
+    done(outcome)
+
+
 class NetconfSession:
     def __init__(self, device: NetconfDevice, username: str, send: Callable[[bytes], None],
-                 close: Callable[[], None]) -> None:
+                 close: Callable[[], None], offload: Offload = run_in_line) -> None:
+        """offload(work, done): run work (off the event loop), then call done(outcome) back
+        on the loop."""
         self.device = device
         self._send = send
         self._close = close
+        self._offload = offload
         self._deframer = Deframer()
         self._hello_done = False
         self.closed = False
+        self._backlog: deque[bytes] = deque()  # requests held while a Deferred runs
+        self._in_flight = False
+        self._waiting_device = False
+        self._lost = False  # the transport went away while a Deferred ran
         self.info: SessionInfo = device.open_session(username, self.terminate)
 
     # --- transport side ---------------------------------------------------------------
@@ -40,28 +70,47 @@ class NetconfSession:
         if self.closed:
             return
         try:
-            messages = self._deframer.feed(data)
-            for message in messages:
-                self._handle(message)
-                if self.closed:
-                    return
-        except FramingError as exc:
+            self._backlog.extend(self._deframer.feed(data))
+        except FramingError as exc:  # what came complete before the error is answered first
+            self._drain()
             log.info("session %s: framing error: %s", self.info.session_id, exc)
             self._reply_error(None, RpcErrorInfo(str(exc), tag="malformed-message",
                                                  type="rpc"))
             self.terminate()
+            return
+        self._drain()
+
+    def _drain(self) -> None:
+        """Handle held requests in order until one is deferred or the device is busy."""
+        while self._backlog and not self.closed and not self._in_flight:
+            if self.device.busy:  # another session's Deferred: wait for the device
+                if not self._waiting_device:
+                    self._waiting_device = True
+                    self.device.when_free(self._device_free)
+                return
+            self._handle(self._backlog.popleft())
+
+    def _device_free(self) -> None:
+        self._waiting_device = False
+        self._drain()
 
     def connection_lost(self) -> None:
         """The transport went away: release the session's resources (once)."""
         if not self.closed:
             self.closed = True
+            if self._in_flight:  # its request completes first, as on a device
+                self._lost = True
+                return
             self.device.end_session(self.info.session_id)
 
     def terminate(self) -> None:
         """Close from the server side (close-session, kill-session, protocol error)."""
         if not self.closed:
             self.closed = True
-            self.device.end_session(self.info.session_id)
+            if self._in_flight:  # its request completes first (unanswered)
+                self._lost = True
+            else:
+                self.device.end_session(self.info.session_id)
             self._close()
 
     # --- protocol ---------------------------------------------------------------------
@@ -111,8 +160,7 @@ class NetconfSession:
         self._hello_done = True
         if BASE_11 in caps and self.device.spec.supports_11:
             self.info.base_11 = True
-            for pending in self._deframer.switch_to_chunked():
-                self._handle(pending)
+            self._backlog.extendleft(reversed(self._deframer.switch_to_chunked()))
 
     def _rpc(self, rpc: Element) -> None:
         attributes = dict(rpc.attrib)
@@ -138,20 +186,52 @@ class NetconfSession:
                 self._kill(operation)
                 self._reply(attributes, [etree.Element("ok")])
                 return
-            body = self.device.dispatch(self.info, operation, name)
-        except RpcReplyError as failure:
-            self._reply(attributes, failure.reply_body())
+            answer = self.device.dispatch(self.info, operation, name)
+        except Exception as exc:
+            self._failed(attributes, name, exc)
             return
-        except Exception:  # a handler bug must not take the device down
-            log.exception("session %s: %s failed", self.info.session_id, name)
-            self._reply_error(attributes, RpcErrorInfo(
-                f"internal error while processing {name}", tag="operation-failed",
-                type="application"))
-            return
+        if isinstance(answer, Deferred):
+            self._defer(attributes, name, answer)
+        else:
+            self._answer(attributes, answer)
+
+    def _answer(self, attributes: dict[str, str], body: Body) -> None:
         if body is None:
             self._reply(attributes, [etree.Element("ok")])
         else:
             self._reply(attributes, body if isinstance(body, list) else [body])
+
+    def _failed(self, attributes: dict[str, str], name: str, exc: Exception) -> None:
+        if isinstance(exc, RpcReplyError):
+            self._reply(attributes, exc.reply_body())
+            return
+        # a handler bug must not take the device down
+        log.error("session %s: %s failed", self.info.session_id, name, exc_info=exc)
+        self._reply_error(attributes, RpcErrorInfo(
+            f"internal error while processing {name}", tag="operation-failed",
+            type="application"))
+
+    def _defer(self, attributes: dict[str, str], name: str, deferred: Deferred) -> None:
+        self._in_flight = True
+        self.device.busy = True
+
+        def done(outcome: Callable[[], Any]) -> None:
+            try:
+                body = deferred.then(outcome)
+            except Exception as exc:
+                if not self._lost:
+                    self._failed(attributes, name, exc)
+            else:
+                if not self._lost:
+                    self._answer(attributes, body)
+            finally:
+                self._in_flight = False
+                if self._lost:
+                    self.device.end_session(self.info.session_id)
+                self.device.release()
+                self._drain()
+
+        self._offload(deferred.work, done)
 
     def _kill(self, operation: Element) -> None:
         target = next((c for c in children(operation) if local_name(c) == "session-id"), None)

@@ -12,6 +12,8 @@ import ipaddress
 import logging
 import os
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from lab.emulators.device import NetconfDevice
 from lab.emulators.errors import EmulatorError
 from lab.emulators.iosxe import IosxeDevice
 from lab.emulators.junos import JunosDevice
-from lab.emulators.netconf_session import NetconfSession
+from lab.emulators.netconf_session import NetconfSession, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,18 @@ PLATFORMS: dict[str, type[NetconfDevice]] = {
     "iosxe": IosxeDevice,
     "junos": JunosDevice,
 }
+
+
+# its thread starts on the first offload
+_OFFLOAD_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emulator-offload")
+
+
+def offload_from_loop(work: Callable[[], Any], done: Callable[[Outcome], None]) -> None:
+    """NetconfSession's offload on an event loop: work on the emulators' worker thread (one
+    for every device of the process: the slow work is libyang's, which has one lock), done
+    back on the loop."""
+    future = asyncio.get_running_loop().run_in_executor(_OFFLOAD_POOL, work)
+    future.add_done_callback(lambda finished: done(finished.result))
 
 
 def load_or_create_host_key(state_dir: Path) -> asyncssh.SSHKey:
@@ -115,7 +129,8 @@ class _NetconfChannel(asyncssh.SSHServerSession[bytes]):
         if chan is None:
             return
         username = str(chan.get_extra_info("username") or "")
-        self._session = NetconfSession(self._device, username, self._write, self._close)
+        self._session = NetconfSession(self._device, username, self._write, self._close,
+                                       offload_from_loop)
         self._session.start()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
