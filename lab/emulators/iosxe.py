@@ -52,7 +52,6 @@ from lab.emulators.xmlutil import (
     children,
     copy_tree,
     local_name,
-    same_tree,
     text_of,
 )
 
@@ -61,6 +60,7 @@ DEFAULT_VERSION = "17.15"
 MONITORING_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 CLI_RPC_NS = "http://cisco.com/ns/yang/Cisco-IOS-XE-cli-rpc"
 DATASTORES = ("running", "candidate")
+CANONICALS_KEPT = 6  # running, candidate, the last checked and valid trees and their copies
 EDIT_OPERATIONS = frozenset(op.value for op in Op if op is not Op.NONE)
 CONFIRM_PARAMETERS = ("confirmed", "confirm-timeout", "persist", "persist-id")
 NOT_EMULATED = ("create-subscription", "partial-lock", "partial-unlock", "sync-from",
@@ -136,11 +136,12 @@ class IosxeDevice(NetconfDevice):
         self.os_version = os_version
         self.confirmed_commit = confirmed_commit
         self._last_valid: tuple[bytes, Element] | None = None
+        self._canonicals: list[tuple[Element, bytes]] = []  # _canonical's memory
         # canonical form of the last tree _check returned, with what validation said of it
         self._last_checked: tuple[bytes, list[YangProblem] | None] | None = None
         self.running = self._checked(_factory(self.hostname, os_version))
-        self.candidate = copy_tree(self.running)
-        self.startup = copy_tree(self.running)
+        self.candidate = self._copy(self.running)
+        self.startup = self._copy(self.running)
         self.locks: dict[str, int] = {}
         self.committed_at = clock.now()
         self._intent = IntentCache()
@@ -195,7 +196,7 @@ class IosxeDevice(NetconfDevice):
             if holder == session_id:
                 del self.locks[name]
                 if name == "candidate":
-                    self.candidate = copy_tree(self.running)
+                    self.candidate = self._copy(self.running)
 
     def committed_intent(self) -> DeviceIntent:
         """The running configuration as peers see it (any thread: commits replace it)."""
@@ -210,6 +211,26 @@ class IosxeDevice(NetconfDevice):
 
     # --- datastores -----------------------------------------------------------------------
 
+    def _canonical(self, tree: Element) -> bytes:
+        """canonical(tree), kept for the last trees asked about: the datastores are replaced,
+        never changed in place, and locks, edits and commits compare the same ones again."""
+        for known, value in self._canonicals:
+            if known is tree:
+                return value
+        value = canonical(tree)
+        self._canonicals = [(tree, value), *self._canonicals[:CANONICALS_KEPT - 1]]
+        return value
+
+    def _copy(self, tree: Element) -> Element:
+        """A copy of a tree to store (never to change in place), its canonical form known
+        when the original's is."""
+        copied = copy_tree(tree)
+        for known, value in self._canonicals:
+            if known is tree:
+                self._canonicals = [(copied, value), *self._canonicals[:CANONICALS_KEPT - 1]]
+                break
+        return copied
+
     def _rules(self, *trees: Element) -> IosxeRules:
         return SchemaRules(self.yang) if self.yang is not None else FallbackRules(trees)
 
@@ -223,9 +244,9 @@ class IosxeDevice(NetconfDevice):
         (None: not known yet; a candidate may stay invalid until validate or commit)."""
         if self.yang is None:
             return tree, None
-        key = canonical(tree) if key is None else key
+        key = self._canonical(tree) if key is None else key
         if self._last_valid is not None and self._last_valid[0] == key:
-            return copy_tree(self._last_valid[1]), []
+            return self._copy(self._last_valid[1]), []
         return self._record(self.yang.checked(tree))
 
     def _record(self, checked: tuple[Element | YangProblem, list[YangProblem] | None]
@@ -234,18 +255,18 @@ class IosxeDevice(NetconfDevice):
         parsed, problems = checked
         if isinstance(parsed, YangProblem):
             raise _yang_errors([parsed])
-        self._last_checked = (canonical(parsed), problems)
+        self._last_checked = (self._canonical(parsed), problems)
         if problems == []:
-            self._last_valid = (self._last_checked[0], copy_tree(parsed))
+            self._last_valid = (self._last_checked[0], self._copy(parsed))
         return parsed, problems
 
     def _validated(self, tree: Element) -> Element:
         """tree checked and validated against the YANG; a tree equal to the last one that
         passed is not parsed again (edit-config, validate and commit of one change each
         validate the same candidate: a device does it fast, libyang in Python does not)."""
-        key = canonical(tree)
+        key = self._canonical(tree)
         if self._last_valid is not None and self._last_valid[0] == key:
-            return copy_tree(self._last_valid[1])
+            return self._copy(self._last_valid[1])
         if self._last_checked is not None and self._last_checked[0] == key:
             problems = self._last_checked[1]  # the candidate edit-config just checked
         else:
@@ -254,18 +275,18 @@ class IosxeDevice(NetconfDevice):
             problems = self.yang.validate(tree)
         if problems:
             raise _yang_errors(problems)
-        self._last_valid = (key, copy_tree(tree))
+        self._last_valid = (key, self._copy(tree))
         return tree
 
     def _set_running(self, config: Element) -> Element:
         """Replace running, keeping an unmodified candidate in step; returns the old one."""
         previous = self.running
-        clean = same_tree(self.candidate, previous)
-        self.running = copy_tree(config)
+        clean = self._canonical(self.candidate) == self._canonical(previous)
+        self.running = self._copy(config)
         self.committed_at = self.clock.now()
         self.peers.changed()
         if clean:
-            self.candidate = copy_tree(self.running)
+            self.candidate = self._copy(self.running)
         return previous
 
     def _restore(self, config: Element) -> None:
@@ -364,7 +385,7 @@ class IosxeDevice(NetconfDevice):
             if test != "test-only":
                 self._set_running(work)
             return None
-        key = canonical(work)
+        key = self._canonical(work)
         yang = self.yang
         if yang is None or (self._last_valid is not None and self._last_valid[0] == key):
             self.candidate = self._checked(work)
@@ -417,7 +438,7 @@ class IosxeDevice(NetconfDevice):
 
     def _discard_changes(self, session: SessionInfo, op: Element) -> None:
         self._writable(session, "candidate")
-        self.candidate = copy_tree(self.running)
+        self.candidate = self._copy(self.running)
 
     def _validate(self, session: SessionInfo, op: Element) -> None:
         source = self._datastore(op, "source", inline=True)
@@ -432,8 +453,8 @@ class IosxeDevice(NetconfDevice):
     def _lock(self, session: SessionInfo, op: Element) -> None:
         target = self._named(op, "target")
         holder = self.locks.get(target)
-        if holder is None and target == "candidate" and not same_tree(self.candidate,
-                                                                      self.running):
+        if holder is None and target == "candidate" and (
+                self._canonical(self.candidate) != self._canonical(self.running)):
             holder = 0  # RFC 6241 7.5: a modified candidate cannot be locked
         pending = self.commits.pending
         if holder is None and target == "running" and pending is not None and \
@@ -454,7 +475,7 @@ class IosxeDevice(NetconfDevice):
                        error_type="protocol")
         del self.locks[target]
         if target == "candidate":
-            self.candidate = copy_tree(self.running)
+            self.candidate = self._copy(self.running)
 
     # --- commit -----------------------------------------------------------------------------
 
@@ -519,7 +540,7 @@ class IosxeDevice(NetconfDevice):
         return _result(CISCO_IA_NS, "Revert done")
 
     def _save_config(self, session: SessionInfo, op: Element) -> list[Element]:
-        self.startup = copy_tree(self.running)
+        self.startup = self._copy(self.running)
         return _result(CISCO_IA_NS, IA_RESULT_SAVE)
 
     def _netconf_session_id(self, session: SessionInfo, op: Element) -> list[Element]:
