@@ -10,7 +10,7 @@ as a change (`- ... key <masked>` / `+ ... key <masked>`) without showing either
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -25,8 +25,7 @@ HEADER_SEPARATOR = " / "
 UNNAMED_LEAVES = frozenset({("pre-shared-key", "key")})
 
 
-@dataclass(frozen=True, slots=True)
-class LeafLine:
+class LeafLine(NamedTuple):  # a tuple: built, hashed and compared in C (thousands a device)
     header: tuple[str, ...]  # the list entries above the leaf, e.g. ("interface Tunnel20",)
     words: tuple[str, ...]  # containers below the last entry, then the leaf
     value: str
@@ -54,24 +53,26 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
     def visit(item: Element, path: Path, header: tuple[str, ...],
               words: tuple[str, ...]) -> None:
         name = local(item)
-        here = (*path, name)
         inner = elements(item)
-        keys = keys_of(here, item) if inner else ()
-        if keys:
-            entry = _entry_header(here, words, item, key_values(here, item))
-            children = [c for c in inner if local(c) not in keys]
-            if not children:
-                out.append(LeafLine((*header, entry), (), "", False))
-            for child in children:
-                visit(child, here, (*header, entry), ())
-        elif inner:
-            for child in inner:
-                visit(child, here, header, (*words, name))
-        else:
-            spelled = words if words[-1:] and (words[-1], name) in UNNAMED_LEAVES else \
+        if not inner:  # a leaf: most of the tree
+            spelled = words if words and (words[-1], name) in UNNAMED_LEAVES else \
                 (*words, name)
             out.append(LeafLine(header, spelled, (item.text or "").strip(),
                                 name in SECRET_LEAVES))
+            return
+        here = (*path, name)
+        keys = keys_of(here, item)
+        if keys:
+            entry = (*header, _entry_header(here, words, item, key_values(here, item)))
+            children = [c for c in inner if local(c) not in keys]
+            if not children:
+                out.append(LeafLine(entry, (), "", False))
+            for child in children:
+                visit(child, here, entry, ())
+        else:
+            words = (*words, name)
+            for child in inner:
+                visit(child, here, header, words)
 
     for top in elements(native):
         if str(top.tag) not in skip:
