@@ -448,6 +448,6 @@ class JunosNetconfDriver:
 
     def get_state(self) -> DeviceState:
         answers = self._rpcs(list(STATE_RPCS.values()), "read the state")  # one round trip
-        replies = {part: strip_namespaces(self._checked(reply, f"read the {part} state"))
+        replies = {part: self._checked(reply, f"read the {part} state")
                    for part, reply in zip(STATE_RPCS, answers, strict=True)}
         return device_state(replies["ike"], replies["ipsec"], replies["bgp"])

@@ -2,6 +2,7 @@
 mapped onto the normalized DeviceState.
 
 Element names follow the junos-es RPC models; fields a reply lacks stay at their defaults.
+Lookups match local names in any namespace, so replies are read as received (not copied).
 The [U] tables are the CLI spellings as printed by SRX releases, not checked on a device.
 """
 
@@ -52,7 +53,7 @@ def _text(parent: Element, name: str) -> str:
 
 def _deep(parent: Element, name: str) -> str:
     """A leaf anywhere below parent (detail replies nest algorithms in ike-sa-algorithms)."""
-    for element in parent.iter(name):
+    for element in parent.iter(f"{{*}}{name}"):
         return leaf_text(element)
     return ""
 
@@ -65,7 +66,7 @@ def _int(text: str) -> int | None:
 def ike_sas(reply: Element) -> tuple[IkeSa, ...]:
     out = []
     for tag in ("ike-security-associations", "ike-security-associations-block"):
-        for sa in reply.iter(tag):
+        for sa in reply.iter(f"{{*}}{tag}"):
             state = _text(sa, "ike-sa-state")
             encryption = _deep(sa, "ike-sa-encryption-algorithm")
             integrity = _deep(sa, "ike-sa-authentication-algorithm")
@@ -95,7 +96,7 @@ def _esp(protocol: str) -> tuple[str, str | None]:
 
 def child_sas(reply: Element) -> tuple[ChildSa, ...]:
     out = []
-    for block in reply.iter("ipsec-security-associations-block"):
+    for block in reply.iter("{*}ipsec-security-associations-block"):
         sas = list(children_named(block, "ipsec-security-associations"))
         if not sas:
             continue
@@ -115,7 +116,7 @@ def child_sas(reply: Element) -> tuple[ChildSa, ...]:
 
 def bgp_sessions(reply: Element) -> tuple[BgpSession, ...]:
     out = []
-    for peer in reply.iter("bgp-peer"):
+    for peer in reply.iter("{*}bgp-peer"):
         received = sum(_int(_text(rib, "received-prefix-count")) or 0
                        for rib in children_named(peer, "bgp-rib"))
         out.append(BgpSession(
