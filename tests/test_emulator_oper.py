@@ -21,6 +21,7 @@ from netmiko import BaseConnection, ConnectHandler
 
 from drivers.junos_oper import device_state as junos_state
 from inventory.topology import compile_fabric
+from lab.emulators import iosxe_oper_state
 from lab.emulators.iosxe_cli import CliServer, CliServerThread
 from lab.emulators.oper_model import (
     AuthMethod,
@@ -141,6 +142,24 @@ def test_bgp_needs_the_tunnel_both_neighbors_and_matching_as_numbers() -> None:
     alone = device_state(left, lambda address: None)  # e.g. a real strongSwan peer
     assert alone.tunnels[0].match.reason == "no emulated peer at that address"
     assert alone.sessions[0].phase is BgpPhase.ACTIVE
+
+
+def test_oper_trees_are_written_in_document_order_with_text_escaped() -> None:
+    root = iosxe_oper_state._root("bgp-state-data", BGP_NS)
+    neighbors = iosxe_oper_state._sub(root, "neighbors")
+    first = iosxe_oper_state._sub(neighbors, "neighbor")
+    iosxe_oper_state._sub(first, "description", "dcvpn a<->b & c")
+    iosxe_oper_state._sub(first, "up", True)
+    second = iosxe_oper_state._sub(neighbors, "neighbor")  # closes the first
+    iosxe_oper_state._sub(second, "as", 65001)
+    with pytest.raises(RuntimeError, match="closed"):
+        iosxe_oper_state._sub(first, "as", 65002)  # the first is closed: a builder bug
+    tree = iosxe_oper_state._element(root)
+    entries = tree.findall(f"{{{BGP_NS}}}neighbors/{{{BGP_NS}}}neighbor")
+    assert [e.findtext(f"{{{BGP_NS}}}description") for e in entries] == ["dcvpn a<->b & c", None]
+    assert entries[0].findtext(f"{{{BGP_NS}}}up") == "true"
+    assert entries[1].findtext(f"{{{BGP_NS}}}as") == "65001"
+    assert tree.nsmap == {None: BGP_NS}
 
 
 def test_registry_finds_devices_by_committed_address() -> None:

@@ -40,8 +40,8 @@ def filtered(datastore: Element, operation: Element, rules: IosxeRules) -> Eleme
         kept = _xpath(datastore, selection, rules)
     else:
         raise _bad_filter(f"unsupported filter type {selection.get('type')!r}")
-    for item in kept:
-        data.append(tidy(item, NC_NS))
+    for item in kept:  # every one a copy made here: tidied in place
+        data.append(tidy(item, NC_NS, fresh=True))
     return data
 
 
@@ -91,11 +91,13 @@ def _copy_with_ancestors(node: Element, rules: IosxeRules,
         parent.append(copies[source])
 
 
-def tidy(element: Element, parent_namespace: str | None = None) -> Element:
-    """A copy that declares each namespace as the default where it starts, like a device."""
+def tidy(element: Element, parent_namespace: str | None = None, *,
+         fresh: bool = False) -> Element:
+    """A copy that declares each namespace as the default where it starts, like a device
+    (fresh: element is the caller's own copy, which may be tidied in place)."""
     namespace = etree.QName(element).namespace
     if namespace and namespace != parent_namespace and len(element):
-        return _tidy_tree(element)
+        return _tidy_tree(element, fresh=fresh)
     nsmap = {None: namespace} if namespace and namespace != parent_namespace else None
     copy = etree.Element(element.tag, nsmap=nsmap)
     copy.text = element.text
@@ -124,12 +126,12 @@ _tidiers = threading.local()
 _PREFIXED = etree.XPath("boolean(descendant-or-self::*[contains(name(), ':')])")
 
 
-def _tidy_tree(element: Element) -> Element:
+def _tidy_tree(element: Element, *, fresh: bool = False) -> Element:
     """tidy of a subtree. One without prefixes (what the YANG printer and the oper builders
     make) already declares each namespace as the default where it starts: it only loses the
     declarations it does not use, instead of being rebuilt."""
     if not _PREFIXED(element):
-        plain = copy.copy(element)
+        plain = element if fresh else copy.copy(element)
         etree.cleanup_namespaces(plain)
         return plain
     transform = getattr(_tidiers, "xslt", None)

@@ -5,10 +5,14 @@ crypto-ipsec-ident lists every protected tunnel interface, with ESP SAs only whi
 is up; crypto-ikev2-sa lists the up tunnels' IKE SAs. Neighbors of a down tunnel are
 fsm-idle (no route to them), as are shut-down ones. Counters and SPIs come from
 oper_counters and grow with device time since the tunnel came up.
+
+The trees are written as text in document order and parsed once: a hub's state is 10^4
+elements, which lxml makes five times faster from text than one namespaced SubElement each.
 """
 
 import base64
 from ipaddress import IPv4Interface
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -44,12 +48,53 @@ ESP_HMAC = {"md5": "esp-hmac-md5", "sha1": "esp-hmac-sha", "sha256": "esp-hmac-s
             "sha384": "esp-hmac-sha384", "sha512": "esp-hmac-sha512"}
 
 
-def _sub(parent: Element, name: str, value: object = None) -> Element:
-    tag = str(parent.tag)  # "{namespace}local": the namespace part, without a QName
-    element = etree.SubElement(parent, tag[:tag.find("}") + 1] + name)
-    if value is not None:
-        element.text = str(value).lower() if isinstance(value, bool) else str(value)
-    return element
+class _Writer:
+    """XML text of a tree written in document order: an element is added to an open one."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        self.out = [f'<{name} xmlns="{namespace}">']
+        self.names = [name]  # the open elements, the root first
+        self.serials = [0]  # which element each open one is (an id per element)
+        self.made = 0
+
+
+class _Open(NamedTuple):
+    writer: _Writer
+    depth: int
+    serial: int
+
+
+def _root(name: str, namespace: str) -> _Open:
+    return _Open(_Writer(name, namespace), 0, 0)
+
+
+def _sub(parent: _Open, name: str, value: object = None) -> _Open:
+    """A child of parent (a leaf when value is given: parent is returned)."""
+    writer, depth = parent.writer, parent.depth
+    names, serials, out = writer.names, writer.serials, writer.out
+    if depth >= len(names) or serials[depth] != parent.serial:
+        raise RuntimeError(f"oper builder: <{name}> added to a closed element")
+    while len(names) > depth + 1:
+        out.append(f"</{names.pop()}>")
+        serials.pop()
+    if value is None:
+        writer.made += 1
+        names.append(name)
+        serials.append(writer.made)
+        out.append(f"<{name}>")
+        return _Open(writer, depth + 1, writer.made)
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    out.append(f"<{name}>{text}</{name}>")
+    return parent
+
+
+def _element(root: _Open) -> Element:
+    """The tree written under root, parsed (its namespace the default on it)."""
+    writer = root.writer
+    out = writer.out
+    out.extend(f"</{name}>" for name in reversed(writer.names))
+    return etree.fromstring("".join(out).encode())
 
 
 def _dh(group: int | None) -> str:
@@ -69,7 +114,7 @@ def _auth(tunnel: TunnelState) -> str:
         ep.cert_method, "crypto-ikev2-auth-rsa-sig")
 
 
-def _ident(parent: Element, tunnel: TunnelState, now: float) -> None:
+def _ident(parent: _Open, tunnel: TunnelState, now: float) -> None:
     ep, esp = tunnel.endpoint, tunnel.match.esp
     entry = _sub(parent, "crypto-ipsec-ident")
     _sub(entry, "interface", ep.interface)
@@ -102,7 +147,7 @@ def _spi_bytes(value: int, generation: int) -> str:
 
 
 def crypto_oper(state: DeviceState, now: float) -> Element:
-    root = etree.Element(f"{{{CRYPTO_OPER_NS}}}crypto-oper-data", nsmap={None: CRYPTO_OPER_NS})
+    root = _root("crypto-oper-data", CRYPTO_OPER_NS)
     for tunnel in state.tunnels:
         _ident(root, tunnel, now)
     for number, tunnel in enumerate((t for t in state.tunnels if t.up), start=1):
@@ -129,7 +174,7 @@ def crypto_oper(state: DeviceState, now: float) -> Element:
         _sub(data, "encr-alg", f"crypto-encr-alg-{ENCR_ALG.get(ike.encryption, 'none')}")
         _sub(data, "my-auth-method", _auth(tunnel))
         _sub(data, "peer-auth-method", _auth(tunnel))
-    return root
+    return _element(root)
 
 
 def up_time(seconds: float) -> str:
@@ -156,7 +201,7 @@ def messages(session: BgpState, now: float) -> tuple[int, int]:
         session.neighbor.announces)
 
 
-def _neighbor(parent: Element, intent: DeviceIntent, session: BgpState, now: float) -> None:
+def _neighbor(parent: _Open, intent: DeviceIntent, session: BgpState, now: float) -> None:
     n = session.neighbor
     established = session.phase is BgpPhase.ESTABLISHED and session.since is not None
     received, sent = messages(session, now)
@@ -214,9 +259,9 @@ def _neighbor(parent: Element, intent: DeviceIntent, session: BgpState, now: flo
 
 
 def bgp_oper(intent: DeviceIntent, state: DeviceState, now: float) -> Element:
-    root = etree.Element(f"{{{BGP_OPER_NS}}}bgp-state-data", nsmap={None: BGP_OPER_NS})
+    root = _root("bgp-state-data", BGP_OPER_NS)
     if intent.local_as is None:
-        return root
+        return _element(root)
     neighbors = _sub(root, "neighbors")
     for session in state.sessions:
         _neighbor(neighbors, intent, session, now)
@@ -251,7 +296,7 @@ def bgp_oper(intent: DeviceIntent, state: DeviceState, now: float) -> Element:
         _sub(entry, "dynamically-configured", False)
         _sub(entry, "as", session.neighbor.remote_as)
     _sub(family, "local-as", intent.local_as)
-    return root
+    return _element(root)
 
 
 def _router_id(intent: DeviceIntent) -> str:
