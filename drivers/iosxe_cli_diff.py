@@ -50,9 +50,8 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
     statements whose tag is in skip)."""
     out: list[LeafLine] = []  # appended to, not yielded: a line passes no generator chain
 
-    def visit(item: Element, path: Path, header: tuple[str, ...],
+    def visit(item: Element, name: str, path: Path, header: tuple[str, ...],
               words: tuple[str, ...]) -> None:
-        name = local(item)
         inner = elements(item)
         if not inner:  # a leaf: most of the tree
             spelled = words if words and (words[-1], name) in UNNAMED_LEAVES else \
@@ -62,21 +61,22 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
             return
         here = (*path, name)
         keys = keys_of(here, item)
+        named = [(c, local(c)) for c in inner]
         if keys:
             entry = (*header, _entry_header(here, words, item, key_values(here, item)))
-            children = [c for c in inner if local(c) not in keys]
+            children = [(c, n) for c, n in named if n not in keys]
             if not children:
                 out.append(LeafLine(entry, (), "", False))
-            for child in children:
-                visit(child, here, entry, ())
+            for child, child_name in children:
+                visit(child, child_name, here, entry, ())
         else:
             words = (*words, name)
-            for child in inner:
-                visit(child, here, header, words)
+            for child, child_name in named:
+                visit(child, child_name, here, header, words)
 
     for top in elements(native):
         if str(top.tag) not in skip:
-            visit(top, (), (), ())
+            visit(top, local(top), (), (), ())
     return iter(out)
 
 

@@ -41,15 +41,26 @@ INTERFACE_PARENT: Path = ("interface",)
 FALLBACK_KEYS = ("name", "id", "tag", "seq_no", "number", "af-name")
 
 
+_LOCAL_NAMES: dict[str, str] = {}  # Clark name -> local name (a device has a few hundred)
+_LOCAL_NAMES_KEPT = 4096
+
+
 def local(element: Element) -> str:
     tag = element.tag
     if isinstance(tag, str):  # what QName(element).localname says, without building one
-        return tag[tag.index("}") + 1:] if tag.startswith("{") else tag
+        name = _LOCAL_NAMES.get(tag)
+        if name is None:
+            name = tag[tag.index("}") + 1:] if tag.startswith("{") else tag
+            if len(_LOCAL_NAMES) < _LOCAL_NAMES_KEPT:
+                _LOCAL_NAMES[tag] = name
+        return name
     return etree.QName(element).localname
 
 
 def elements(parent: Element) -> list[Element]:
-    return [item for item in parent if isinstance(item.tag, str)]
+    if not len(parent):  # a leaf: most of a configuration
+        return []
+    return list(parent.iterchildren(etree.Element))
 
 
 def keys_of(path: Path, element: Element | None = None) -> tuple[str, ...]:
