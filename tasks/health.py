@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from itertools import chain
+from typing import Protocol, TypeVar
 
 from nornir.core.task import Result, Task
 
@@ -141,6 +143,14 @@ def _deferred_to(reason: str) -> str:
     return f"deferred to wave {max(int(n) for n in _DEFERRED_TO.findall(reason))}"
 
 
+class _HasGateways(Protocol):
+    @property
+    def gateways(self) -> tuple[str, ...]: ...
+
+
+_Checked = TypeVar("_Checked", bound=_HasGateways)
+
+
 def _touching(gateways: Iterable[str], wave: frozenset[str]) -> bool:
     return not wave.isdisjoint(gateways)
 
@@ -153,7 +163,6 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
     mine = frozenset(wave)
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
-    counted: dict[tuple[Kind, str], tuple[int, set[str]]] = {}
     neighbors: dict[str, dict[str, BgpExpect]] = {}
     # a fabric-wide deploy asks 10^5 times: (reason, its group) per set of gateways
     reasons: dict[tuple[str, ...], tuple[str, str] | None] = {}
@@ -164,15 +173,29 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
             reasons[gateways] = None if reason is None else (reason, _deferred_to(reason))
         return reasons[gateways]
 
-    def count(kind: Kind, gateways: tuple[str, ...]) -> bool:
-        """Count a deferred route or ping check; False when it is checked in this wave."""
-        found = deferral(gateways)
-        if found is None:
-            return False
-        number, seen = counted.get((kind, found[1]), (0, set()))
-        seen.update(gateways)
-        counted[(kind, found[1])] = (number + 1, seen)
-        return True
+    # route and ping checks only need the wave that checks them (their group), not the reason:
+    # per set of gateways -1 (not touching this wave), 0 (checked now) or the later wave
+    waits: dict[tuple[str, ...], int] = {}
+    tallies: dict[tuple[Kind, int], int] = {}
+    seen: dict[tuple[Kind, int], list[tuple[str, ...]]] = {}
+
+    def checked_now(kind: Kind, checks: Iterable[_Checked]) -> tuple[_Checked, ...]:
+        """The checks touching the wave that it checks; the deferred ones are counted (a
+        fabric-wide deploy has 10^4 a wave: one loop, no strings)."""
+        kept = []
+        for check in checks:
+            gateways = check.gateways
+            wave = waits.get(gateways)
+            if wave is None:
+                wave = waits[gateways] = -1 if mine.isdisjoint(gateways) else max(
+                    (later[g] for g in gateways if g in later), default=0)
+            if wave == 0:
+                kept.append(check)
+            elif wave > 0:
+                key = (kind, wave)
+                tallies[key] = tallies.get(key, 0) + 1
+                seen.setdefault(key, []).append(gateways)
+        return tuple(kept)
 
     def defer(results: Iterable[CheckResult]) -> None:
         for r in results:
@@ -186,8 +209,6 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
             continue
         names = {t.name for t in tunnels}
         bgp = tuple(b for b in exp.bgp if b.tunnel in names)
-        routes = tuple(r for r in exp.routes if _touching(r.gateways, mine))
-        pings = tuple(p for p in exp.pings if _touching(p.gateways, mine))
         keep = [t for t in tunnels if deferral((t.gateway, t.peer_gateway)) is None]
         kept_names = {t.name for t in keep}
         pending = [t for t in tunnels if t.name not in kept_names]
@@ -199,10 +220,11 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
               for b in bgp if b.tunnel not in kept_names)
         plan[name] = replace(
             exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
-            routes=tuple(r for r in routes if not count(Kind.ROUTE, r.gateways)),
-            pings=tuple(p for p in pings if not count(Kind.PING, p.gateways)))
-    bulk = tuple(Bulk(CheckStatus.SKIPPED, kind, group, count, frozenset(gateways))
-                 for (kind, group), (count, gateways) in sorted(counted.items()))
+            routes=checked_now(Kind.ROUTE, exp.routes), pings=checked_now(Kind.PING, exp.pings))
+    bulk = tuple(sorted((Bulk(CheckStatus.SKIPPED, kind, _deferred_to(f"wave {wave}"), number,
+                              frozenset(chain.from_iterable(seen[(kind, wave)])))
+                         for (kind, wave), number in tallies.items()),
+                        key=lambda b: (b.kind, b.reason)))
     return GatePlan(mine, plan, tuple(deferred), bulk, frozenset(emulated))
 
 
