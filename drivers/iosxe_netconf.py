@@ -316,10 +316,25 @@ class IosxeNetconfDriver:
         return reply
 
     def _unlock(self) -> None:
+        self._send_and_unlock(None, "unlock")
+
+    def _send_and_unlock(self, request: Element | None, what: str) -> list[DeviceError]:
+        """request (if any), then an unlock of every lock held (the last taken first), in one
+        round trip; request's errors are returned, a failed unlock raises when it has none."""
         self._running_at_lock = None
-        while self._locked:
-            name = self._locked.pop()
-            self._call(_nc("unlock", _datastore("target", name)), f"unlock {name}")
+        names = list(reversed(self._locked))
+        self._locked.clear()
+        unlocks = [_nc("unlock", _datastore("target", name)) for name in names]
+        if request is None and not unlocks:
+            return []
+        answers = self._send_many([*([request] if request is not None else []), *unlocks],
+                                  what if request is not None else "unlock")
+        errors = answers[0][1] if request is not None else []
+        for name, (_, failed) in zip(names, answers[-len(unlocks):] if unlocks else [],
+                                     strict=True):
+            if failed and not errors:
+                raise self._error(failed, f"unlock {name}", DriverError)
+        return errors
 
     # --- configuration ------------------------------------------------------------------
 
@@ -458,8 +473,11 @@ class IosxeNetconfDriver:
         return self.strategy
 
     def _pending_by_probe(self) -> bool:
-        probe = _nc("cancel-commit", _nc("persist-id", text=PROBE_PERSIST_ID))
-        _, errors = self._send(probe, "look for a pending confirmed commit")
+        _, errors = self._send(_probe(), "look for a pending confirmed commit")
+        return self._probe_says(errors)
+
+    def _probe_says(self, errors: list[DeviceError]) -> bool:
+        """Whether the probe's answer (its errors) says a confirmed commit is pending."""
         if errors and _matches(NOTHING_PENDING, errors):
             return False
         if errors and (_matches(PENDING_ANSWERS, errors) or
@@ -508,21 +526,33 @@ class IosxeNetconfDriver:
             self._armed, self._settled = None, True
             self._unlock()
             return
-        if not self._pending_by_probe():
-            raise self._expired("confirm")
-        persist_id = self._known_persist_id("confirm")
         if "candidate" in self._locked:
+            if not self._pending_by_probe():
+                raise self._expired("confirm")
+            persist_id = self._known_persist_id("confirm")
             if self.diff().native:
                 raise CommitError(f"{self.target.name}: cannot confirm: the candidate holds "
                                   "uncommitted changes; discard them first")
-        else:  # a dirty candidate (someone's edit) would be committed with the confirm
-            self._call(_nc("lock", _datastore("target", "candidate")),
-                       "lock the candidate to confirm", LockError)
-            self._locked.append("candidate")
-        try:
-            self._commit_persisted("confirm", _nc("commit", _nc("persist-id", text=persist_id)))
-        finally:
-            self._unlock()
+        else:  # a dirty candidate (someone's edit) would be committed with the confirm:
+            # locked in the round trip of the probe (and let go when nothing is pending)
+            (_, probed), (_, refused) = self._send_many(
+                [_probe(), _nc("lock", _datastore("target", "candidate"))],
+                "look for a pending confirmed commit and lock the candidate")
+            if not refused:
+                self._locked.append("candidate")
+            if not self._probe_says(probed):
+                self._unlock()
+                raise self._expired("confirm")
+            if refused:
+                raise self._error(refused, "lock the candidate to confirm", LockError)
+            try:
+                persist_id = self._known_persist_id("confirm")
+            except CommitError:
+                self._unlock()
+                raise
+        # the confirming commit and the unlocks in one round trip (unlocked whatever happens)
+        self._commit_persisted("confirm", _nc("commit", _nc("persist-id", text=persist_id)),
+                               unlock=True)
         self._armed = None
 
     def rollback(self) -> None:
@@ -537,8 +567,8 @@ class IosxeNetconfDriver:
         self._armed = None
         self._unlock()
 
-    def _commit_persisted(self, what: str, request: Element) -> None:
-        _, errors = self._send(request, what)
+    def _commit_persisted(self, what: str, request: Element, unlock: bool = False) -> None:
+        errors = self._send_and_unlock(request, what) if unlock else self._send(request, what)[1]
         if not errors:
             return
         if _matches(WRONG_PERSIST_ID, errors):
@@ -574,6 +604,11 @@ class IosxeNetconfDriver:
         selection = _nc("filter", *etree.fromstring(f"<filter>{STATE_FILTER}</filter>"))
         selection.set("type", "subtree")
         return device_state(self._call(_nc("get", selection), "read the crypto and BGP state"))
+
+
+def _probe() -> Element:
+    """cancel-commit of a persist id no commit has: its error says whether one is pending."""
+    return _nc("cancel-commit", _nc("persist-id", text=PROBE_PERSIST_ID))
 
 
 _SESSION = re.compile(r"session (\d+)")

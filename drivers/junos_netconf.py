@@ -309,9 +309,8 @@ class JunosNetconfDriver:
         self._rpc(request, "load the candidate", LoadError)
 
     def _native_diff(self, index: int = 0) -> str:
-        reply = self._rpc(RPC["compare"].format(index=index), "compare the candidate")
-        output = _first(reply, "configuration-output")
-        return (output.text or "").strip("\n") if output is not None else ""
+        return self._compare_of(self._rpc(RPC["compare"].format(index=index),
+                                          "compare the candidate"))
 
     def diff(self, unified: bool = True) -> ConfigDiff:
         native = self._native_diff()
@@ -339,25 +338,18 @@ class JunosNetconfDriver:
     # --- commit, confirm, rollback ------------------------------------------------------
 
     def _history(self) -> list[CommitEntry]:
-        reply = self._rpc(RPC["history"], "read the commit history")
-        return [CommitEntry(comment=leaf_text(next(children_named(h, "comment"), None)),
-                            log=leaf_text(next(children_named(h, "log"), None)),
-                            user=leaf_text(next(children_named(h, "user"), None)),
-                            when=leaf_text(next(children_named(h, "date-time"), None)))
-                for h in reply.iter() if isinstance(h.tag, str)
-                and etree.QName(h).localname == "commit-history"]
+        return _history_of(self._rpc(RPC["history"], "read the commit history"))
+
+    def _compare_of(self, reply: Element) -> str:
+        output = _first(self._checked(reply, "compare the candidate"), "configuration-output")
+        return (output.text or "").strip("\n") if output is not None else ""
 
     def has_pending_commit(self) -> bool:
         history = self._history()
         return bool(history) and history[0].pending
 
     def _commit(self, action: str, timeout_minutes: int | None = None) -> None:
-        request = etree.Element("commit-configuration")
-        if timeout_minutes is not None:
-            etree.SubElement(request, "confirmed")
-            etree.SubElement(request, "confirm-timeout").text = str(timeout_minutes)
-        etree.SubElement(request, "log").text = COMMIT_LOG.format(action=action)
-        self._rpc(request, action, CommitError)
+        self._rpc(_commit_request(action, timeout_minutes), action, CommitError)
 
     def commit(self, confirm_timeout: int | None = None) -> int | None:
         history = self._history()
@@ -408,15 +400,24 @@ class JunosNetconfDriver:
                                     "(already confirmed, or none was made)")
 
     def confirm(self) -> None:
-        history = self._history()
+        if self._held:  # (the deploy's own session) the history and the compare: one trip
+            history_reply, compare = self._rpcs(
+                [RPC["history"], RPC["compare"].format(index=0)], "read the commit history")
+            history = _history_of(self._checked(history_reply, "read the commit history"))
+        else:
+            history, compare = self._history(), None
         if not (history and history[0].pending):
             raise self._nothing_pending(history, "confirm")
         self._take()
-        if self._native_diff().strip():
+        native = self._native_diff() if compare is None else self._compare_of(compare)
+        if native.strip():
             raise CommitError(f"{self.target.name}: cannot confirm: the candidate holds "
                               "uncommitted changes; discard them first")
-        self._commit("confirm")
-        after = self._history()
+        # the confirming commit and the history after it: one round trip, in this order
+        committed, history_reply = self._rpcs([_commit_request("confirm"), RPC["history"]],
+                                              "confirm")
+        self._checked(committed, "confirm", CommitError)
+        after = _history_of(self._checked(history_reply, "read the commit history"))
         self._release()
         if len(after) < 2 or not after[1].pending:
             raise self._nothing_pending(after[1:], "confirm")
@@ -451,3 +452,21 @@ class JunosNetconfDriver:
         replies = {part: self._checked(reply, f"read the {part} state")
                    for part, reply in zip(STATE_RPCS, answers, strict=True)}
         return device_state(replies["ike"], replies["ipsec"], replies["bgp"])
+
+
+def _commit_request(action: str, timeout_minutes: int | None = None) -> Element:
+    request = etree.Element("commit-configuration")
+    if timeout_minutes is not None:
+        etree.SubElement(request, "confirmed")
+        etree.SubElement(request, "confirm-timeout").text = str(timeout_minutes)
+    etree.SubElement(request, "log").text = COMMIT_LOG.format(action=action)
+    return request
+
+
+def _history_of(reply: Element) -> list[CommitEntry]:
+    """The commit history of a get-commit-information reply, newest first."""
+    return [CommitEntry(comment=leaf_text(next(children_named(h, "comment"), None)),
+                        log=leaf_text(next(children_named(h, "log"), None)),
+                        user=leaf_text(next(children_named(h, "user"), None)),
+                        when=leaf_text(next(children_named(h, "date-time"), None)))
+            for h in reply.iter("{*}commit-history")]

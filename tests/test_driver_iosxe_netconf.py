@@ -340,6 +340,9 @@ def test_a_dropped_session_keeps_the_persistent_commit_for_a_new_session(
         assert anonymous.has_pending_commit() is True
         with pytest.raises(CommitError, match="persist id is unknown"):
             anonymous.confirm()
+        with other_session(emulator) as admin:  # the failed confirm let its lock go
+            admin.lock(target="candidate")
+            admin.unlock(target="candidate")
     with driver(emulator, options={"persist_id": "dcvpn-not-the-token"}) as wrong, \
             pytest.raises(CommitError, match="another persist id"):
         wrong.confirm()
