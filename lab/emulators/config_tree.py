@@ -211,31 +211,34 @@ def walk(element: Element, path: Path = ()) -> Iterator[tuple[Path, Element]]:
         yield from walk(item, item_path)
 
 
-def subtree_filter(data: Element, selection: Element) -> Element | None:
+def subtree_filter(data: Element, selection: Element, *,
+                   take: bool = False) -> Element | None:
     """RFC 6241 section 6 subtree filtering of data by selection (both namespace-free).
 
     A filter element without children selects the whole node; one with only text is a
-    content match its data siblings must satisfy; others are containment nodes.
+    content match its data siblings must satisfy; others are containment nodes. With take,
+    selected nodes are moved out of data (a throwaway tree) instead of copied.
     """
+    pick = _taken if take else _clone
     wanted = children(selection)
     if not wanted:
-        return _clone(data)
+        return pick(data)
     matches = [w for w in wanted if _is_content_match(w)]
     for match in matches:
         if not any(_same_leaf(d, match) for d in children(data)):
             return None
     others = [w for w in wanted if w not in matches]
     if not others:
-        return _clone(data)
+        return pick(data)
     namespace = etree.QName(data).namespace  # declared as the default: no ns0 prefixes
     out = etree.Element(data.tag, nsmap={None: namespace} if namespace else None)
     for item in children(data):
         if any(_same_leaf(item, match) for match in matches):
-            out.append(_clone(item))
+            out.append(pick(item))
             continue
         for want in others:
             if want.tag == item.tag:
-                kept = subtree_filter(item, want)
+                kept = subtree_filter(item, want, take=take)
                 if kept is not None:
                     out.append(kept)
                     break
@@ -249,6 +252,11 @@ def _is_content_match(element: Element) -> bool:
 def _same_leaf(item: Element, match: Element) -> bool:
     return (item.tag == match.tag and not children(item)
             and (item.text or "").strip() == (match.text or "").strip())
+
+
+def _taken(element: Element) -> Element:
+    element.tail = None
+    return element
 
 
 def _clone(element: Element) -> Element:

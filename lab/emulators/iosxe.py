@@ -346,7 +346,7 @@ class IosxeDevice(NetconfDevice):
             if wanted is None or BGP_OPER_NS in wanted:
                 bgp = bgp_oper(self.committed_intent(), state, self.clock.now())
         combined.extend(operational(self.advertised, self.archives, crypto, bgp, wanted))
-        return filtered(combined, op, self._rules(combined))
+        return filtered(combined, op, self._rules(combined), take=True)  # combined: ours
 
     def _get_schema(self, session: SessionInfo, op: Element) -> Element:
         identifier = text_of(child(op, "identifier"))

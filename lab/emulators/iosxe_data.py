@@ -28,14 +28,16 @@ def _bad_filter(message: str) -> RpcReplyError:
                 info=(("bad-element", "filter"),))
 
 
-def filtered(datastore: Element, operation: Element, rules: IosxeRules) -> Element:
-    """<data> holding what the operation's <filter> selects from datastore (all if none)."""
+def filtered(datastore: Element, operation: Element, rules: IosxeRules, *,
+             take: bool = False) -> Element:
+    """<data> holding what the operation's <filter> selects from datastore (all if none);
+    with take, a subtree filter moves what it selects out of datastore (a throwaway tree)."""
     data = etree.Element(f"{{{NC_NS}}}data", nsmap={None: NC_NS})
     selection = child(operation, "filter")
     if selection is None:
         kept: list[Element] = [copy_tree(c) for c in children(datastore)]
     elif (selection.get("type") or "subtree") == "subtree":
-        kept = _subtree(datastore, selection)
+        kept = _subtree(datastore, selection, take)
     elif selection.get("type") == "xpath":
         kept = _xpath(datastore, selection, rules)
     else:
@@ -45,10 +47,10 @@ def filtered(datastore: Element, operation: Element, rules: IosxeRules) -> Eleme
     return data
 
 
-def _subtree(datastore: Element, selection: Element) -> list[Element]:
+def _subtree(datastore: Element, selection: Element, take: bool = False) -> list[Element]:
     if not children(selection):
         return []  # RFC 6241 6.4.2: an empty filter selects nothing
-    result = subtree_filter(datastore, selection)
+    result = subtree_filter(datastore, selection, take=take)
     return children(result) if result is not None else []
 
 

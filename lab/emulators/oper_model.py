@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
+from ipaddress import IPv4Interface, IPv4Network, ip_address
 from typing import TypeVar
 
 
@@ -106,6 +106,17 @@ def _network(text: str) -> tuple[int, int]:
     return int(network.network_address), network.prefixlen
 
 
+@lru_cache(maxsize=1 << 16)
+def _interface(text: str) -> IPv4Interface:
+    """An address with its prefix ("169.254.0.1/30"), parsed once per text (immutable)."""
+    return IPv4Interface(text)
+
+
+@lru_cache(maxsize=1 << 16)
+def _packed(text: str) -> bytes:
+    return ip_address(text).packed
+
+
 PrefixList = tuple[PrefixRule, ...]
 
 
@@ -180,7 +191,7 @@ class TunnelMatch:
 def _initiator_first(a: TunnelEndpoint, b: TunnelEndpoint) -> tuple[TunnelEndpoint,
                                                                     TunnelEndpoint]:
     """Both ends agree on one initiator (the lower public address) and so on one proposal."""
-    key = (ip_address(a.local_address).packed, ip_address(b.local_address).packed)
+    key = (_packed(a.local_address), _packed(b.local_address))
     return (a, b) if key[0] <= key[1] else (b, a)
 
 
@@ -191,7 +202,7 @@ def _chosen(initiator: Iterable[P], responder: tuple[P, ...]) -> P | None:
 def _inner_pair(a: str | None, b: str | None) -> bool:
     if a is None or b is None:
         return False
-    left, right = IPv4Interface(a), IPv4Interface(b)
+    left, right = _interface(a), _interface(b)
     return (left.network == right.network and left.network.prefixlen in (30, 31)
             and left.ip != right.ip
             and all(ip not in (left.network.network_address, left.network.broadcast_address)
@@ -299,13 +310,13 @@ def _link_finder(tunnels: Iterable[TunnelState]) -> Callable[[str], TunnelState 
     for order, state in enumerate(tunnels):
         inner = state.endpoint.inner
         if inner:
-            iface = IPv4Interface(inner)
+            iface = _interface(inner)
             key = (iface.network.prefixlen, int(iface.network.network_address))
             links.setdefault(key, []).append((order, int(iface.ip), state))
     lengths = sorted({length for length, _ in links})
 
     def find(neighbor: str) -> TunnelState | None:
-        address = int(IPv4Address(neighbor))
+        address = int.from_bytes(_packed(neighbor), "big")
         found = [(order, state) for length in lengths
                  for order, own, state in links.get(
                      (length, address & (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF), ())
@@ -324,7 +335,7 @@ def bgp_states(local: DeviceIntent, tunnels: tuple[TunnelState, ...],
             out.append(BgpState(neighbor, BgpPhase.IDLE))
             continue
         tunnel = tunnel_for(neighbor.address)
-        own = str(IPv4Interface(tunnel.endpoint.inner).ip) if tunnel and tunnel.endpoint.inner \
+        own = str(_interface(tunnel.endpoint.inner).ip) if tunnel and tunnel.endpoint.inner \
             else None
         peer = lookup(tunnel.endpoint.remote_address) if tunnel and tunnel.up else None
         back = next((n for n in peer.neighbors if n.address == own), None) if peer else None
