@@ -10,6 +10,7 @@ its `network` statements through the neighbor's outbound route-map or prefix-lis
 
 import itertools
 from dataclasses import dataclass, field
+from functools import lru_cache
 from ipaddress import IPv4Interface, IPv4Network
 
 from lab.emulators.oper_model import (
@@ -136,7 +137,10 @@ def transform_set(esp: str, bits: int | None, hmac: str) -> tuple[str | None, st
     return ESP_ENCRYPTION.get((esp, bits)), ESP_HMAC.get(hmac)
 
 
+@lru_cache(maxsize=1 << 16)
 def network(address: str, mask: str | None) -> str:
+    """The network of an address and mask, parsed once per pair (a fabric-wide prefix list
+    is the same hundreds of entries on every gateway)."""
     return str(IPv4Network(f"{address}/{mask}" if mask else address, strict=False))
 
 
