@@ -42,8 +42,10 @@ def strip_namespaces(element: Element) -> Element:
 
 
 def children(element: Element) -> list[Element]:
-    """Element children only (no comments or processing instructions)."""
-    return [c for c in element if isinstance(c.tag, str)]
+    """Element children only (no comments or processing instructions), selected in C."""
+    if not len(element):  # a leaf: most of a configuration
+        return []
+    return list(element.iterchildren(etree.Element))
 
 
 def child(element: Element, name: str) -> Element | None:
