@@ -220,6 +220,24 @@ def test_malformed_prefix_list_filters_are_refused(
         assert _no_change(m)
 
 
+def test_an_xml_load_error_names_where_it_is(emulator: ServerThread) -> None:
+    """The rpc-error's error-path is the [edit ...] of the statement holding the bad one."""
+    with connect(emulator.port, "junos") as m:
+        m.lock()
+        with pytest.raises(RPCError) as failure:
+            m.load_configuration(action="merge", format="xml", config=etree.fromstring(
+                "<policy-options><policy-statement><name>P</name><term><name>T</name>"
+                "<from><prefix-list-filter><list_name>L</list_name></prefix-list-filter>"
+                "</from></term></policy-statement></policy-options>"))
+        assert failure.value.path == "[edit policy-options policy-statement P term T from]"
+        with pytest.raises(RPCError) as bad_value:
+            m.load_configuration(action="merge", format="xml", config=etree.fromstring(
+                "<security><ike><proposal><name>X</name><dh-group>group99</dh-group>"
+                "</proposal></ike></security>"))
+        assert bad_value.value.path == "[edit security ike proposal X dh-group]"
+        m.unlock()
+
+
 def test_commit_refuses_a_filter_of_an_undefined_prefix_list(emulator: ServerThread) -> None:
     with connect(emulator.port, "junos") as m:
         m.lock()
