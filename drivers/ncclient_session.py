@@ -11,7 +11,6 @@ ERRORS mode only checks the severity of the first error of a reply.
 """
 
 import re
-import selectors
 import socket
 import threading
 from collections.abc import Iterator
@@ -140,14 +139,16 @@ class PromptSession(SSHSession):  # type: ignore[misc]
 
     def run(self) -> None:
         """ncclient's reader loop (Session.run) without its send queue, which send() does not
-        use, and without its 100 ms tick."""
-        selector = selectors.DefaultSelector()
-        self._transport_register(selector, selectors.EVENT_READ)
+        use, and without its 100 ms tick. It waits in the channel's recv, not in a select on
+        the channel: a channel that was asked for its file descriptor makes paramiko write to
+        a pipe (and the reader read it back) for every packet that arrives."""
+        self._channel.settimeout(IDLE_TICK)
         try:
             while True:
-                if not selector.select(timeout=IDLE_TICK):
+                try:
+                    data = self._transport_read()
+                except TimeoutError:  # idle
                     continue
-                data = self._transport_read()
                 if data:
                     try:
                         self.parser.parse(data)
@@ -162,8 +163,6 @@ class PromptSession(SSHSession):  # type: ignore[misc]
             self.logger.debug("Broke out of main loop, error=%r", exc)
             self._dispatch_error(exc)
             self.close()
-        finally:
-            selector.close()
 
     def _dispatch_message(self, raw: str) -> None:
         """ncclient's dispatch, with the root element read from the start of the message: its

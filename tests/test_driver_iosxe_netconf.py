@@ -238,10 +238,15 @@ def test_a_native_diff_only_when_asked_and_the_session_without_nagle(
         drv.load_candidate(GOLDEN_XML, LoadMode.REPLACE)
         native_only = drv.diff(unified=False)
         both = drv.diff()
-        sock = drv._session._session.transport.sock
+        session = drv._session._session
+        sock = session.transport.sock
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert sock.gettimeout() == IDLE_TICK
+        # the reader waits in the channel's recv: paramiko keeps no pipe to signal it through
+        assert session._channel._pipe is None
         drv.discard()
+    session.join(timeout=2 * IDLE_TICK)  # closing the driver ends its reader
+    assert not session.is_alive()
     assert native_only.native == both.native and native_only.native
     assert native_only.unified == "" and both.unified.startswith("--- running\n")
 
