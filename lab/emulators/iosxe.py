@@ -60,7 +60,7 @@ DEFAULT_VERSION = "17.15"
 MONITORING_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 CLI_RPC_NS = "http://cisco.com/ns/yang/Cisco-IOS-XE-cli-rpc"
 DATASTORES = ("running", "candidate")
-CANONICALS_KEPT = 6  # running, candidate, the last checked and valid trees and their copies
+CANONICALS_KEPT = 6  # running, candidate, the last checked and valid trees, an edit's
 EDIT_OPERATIONS = frozenset(op.value for op in Op if op is not Op.NONE)
 CONFIRM_PARAMETERS = ("confirmed", "confirm-timeout", "persist", "persist-id")
 NOT_EMULATED = ("create-subscription", "partial-lock", "partial-unlock", "sync-from",
@@ -140,8 +140,8 @@ class IosxeDevice(NetconfDevice):
         # canonical form of the last tree _check returned, with what validation said of it
         self._last_checked: tuple[bytes, list[YangProblem] | None] | None = None
         self.running = self._checked(_factory(self.hostname, os_version))
-        self.candidate = self._stored(self.running)
-        self.startup = self._stored(self.running)
+        self.candidate = self.running
+        self.startup = self.running
         self.locks: dict[str, int] = {}
         self.committed_at = clock.now()
         self._intent = IntentCache()
@@ -196,7 +196,7 @@ class IosxeDevice(NetconfDevice):
             if holder == session_id:
                 del self.locks[name]
                 if name == "candidate":
-                    self.candidate = self._stored(self.running)
+                    self.candidate = self.running
 
     def committed_intent(self) -> DeviceIntent:
         """The running configuration as peers see it (any thread: commits replace it)."""
@@ -212,21 +212,16 @@ class IosxeDevice(NetconfDevice):
     # --- datastores -----------------------------------------------------------------------
 
     def _canonical(self, tree: Element) -> bytes:
-        """canonical(tree), kept for the last trees asked about: the datastores are replaced,
-        never changed in place, and locks, edits and commits compare the same ones again."""
+        """canonical(tree), kept for the last trees asked about. The datastores (running,
+        candidate, startup, the last valid tree) are replaced, never changed in place (edits
+        and replies work on copies): they share trees instead of copying half a megabyte a
+        hub, and locks, edits and commits compare the same ones again."""
         for known, value in self._canonicals:
             if known is tree:
                 return value
         value = canonical(tree)
         self._canonicals = [(tree, value), *self._canonicals[:CANONICALS_KEPT - 1]]
         return value
-
-    @staticmethod
-    def _stored(tree: Element) -> Element:
-        """tree to keep as a datastore (or the last valid one): the datastores share trees,
-        as none is ever changed in place (edits and reads work on copies), so nothing is
-        copied (a hub's is half a megabyte) and _canonical knows it by identity."""
-        return tree
 
     def _rules(self, *trees: Element) -> IosxeRules:
         return SchemaRules(self.yang) if self.yang is not None else FallbackRules(trees)
@@ -243,7 +238,7 @@ class IosxeDevice(NetconfDevice):
             return tree, None
         key = self._canonical(tree) if key is None else key
         if self._last_valid is not None and self._last_valid[0] == key:
-            return self._stored(self._last_valid[1]), []
+            return self._last_valid[1], []
         return self._record(self.yang.checked(tree))
 
     def _record(self, checked: tuple[Element | YangProblem, list[YangProblem] | None]
@@ -254,7 +249,7 @@ class IosxeDevice(NetconfDevice):
             raise _yang_errors([parsed])
         self._last_checked = (self._canonical(parsed), problems)
         if problems == []:
-            self._last_valid = (self._last_checked[0], self._stored(parsed))
+            self._last_valid = (self._last_checked[0], parsed)
         return parsed, problems
 
     def _validated(self, tree: Element) -> Element:
@@ -263,7 +258,7 @@ class IosxeDevice(NetconfDevice):
         validate the same candidate: a device does it fast, libyang in Python does not)."""
         key = self._canonical(tree)
         if self._last_valid is not None and self._last_valid[0] == key:
-            return self._stored(self._last_valid[1])
+            return self._last_valid[1]
         if self._last_checked is not None and self._last_checked[0] == key:
             problems = self._last_checked[1]  # the candidate edit-config just checked
         else:
@@ -272,18 +267,18 @@ class IosxeDevice(NetconfDevice):
             problems = self.yang.validate(tree)
         if problems:
             raise _yang_errors(problems)
-        self._last_valid = (key, self._stored(tree))
+        self._last_valid = (key, tree)
         return tree
 
     def _set_running(self, config: Element) -> Element:
         """Replace running, keeping an unmodified candidate in step; returns the old one."""
         previous = self.running
         clean = self._canonical(self.candidate) == self._canonical(previous)
-        self.running = self._stored(config)
+        self.running = config
         self.committed_at = self.clock.now()
         self.peers.changed()
         if clean:
-            self.candidate = self._stored(self.running)
+            self.candidate = self.running
         return previous
 
     def _restore(self, config: Element) -> None:
@@ -435,7 +430,7 @@ class IosxeDevice(NetconfDevice):
 
     def _discard_changes(self, session: SessionInfo, op: Element) -> None:
         self._writable(session, "candidate")
-        self.candidate = self._stored(self.running)
+        self.candidate = self.running
 
     def _validate(self, session: SessionInfo, op: Element) -> None:
         source = self._datastore(op, "source", inline=True)
@@ -472,7 +467,7 @@ class IosxeDevice(NetconfDevice):
                        error_type="protocol")
         del self.locks[target]
         if target == "candidate":
-            self.candidate = self._stored(self.running)
+            self.candidate = self.running
 
     # --- commit -----------------------------------------------------------------------------
 
@@ -537,7 +532,7 @@ class IosxeDevice(NetconfDevice):
         return _result(CISCO_IA_NS, "Revert done")
 
     def _save_config(self, session: SessionInfo, op: Element) -> list[Element]:
-        self.startup = self._stored(self.running)
+        self.startup = self.running
         return _result(CISCO_IA_NS, IA_RESULT_SAVE)
 
     def _netconf_session_id(self, session: SessionInfo, op: Element) -> list[Element]:

@@ -71,7 +71,7 @@ class NetconfSession:
             return
         try:
             self._backlog.extend(self._deframer.feed(data))
-        except FramingError as exc:  # what came complete before the error is answered first
+        except FramingError as exc:  # the requests held before it are answered first
             self._drain()
             log.info("session %s: framing error: %s", self.info.session_id, exc)
             self._reply_error(None, RpcErrorInfo(str(exc), tag="malformed-message",
