@@ -251,6 +251,19 @@ def test_a_native_diff_only_when_asked_and_the_session_without_nagle(
     assert native_only.unified == "" and both.unified.startswith("--- running\n")
 
 
+def test_a_commit_has_the_device_derive_its_state_before_anyone_reads_it(
+        emulator: ServerThread) -> None:
+    """After a commit is answered, the emulator derives the committed intent (its peers'
+    next state read finds it ready) without being asked for state."""
+    device = emulator.server.device
+    with driver(emulator) as drv:
+        drv.load_candidate(GOLDEN_XML, LoadMode.REPLACE)
+        drv.commit()
+        wait_until(lambda: device._intent._key is device.running, "the intent of the commit")
+        intent = device._intent._intent
+    assert intent is not None and intent.local_as == 65001
+
+
 def test_replace_removes_what_the_model_dropped_and_keeps_the_site_config(
         emulator: ServerThread) -> None:
     full, reduced = rendered(acme()), rendered(acme(without_par1))

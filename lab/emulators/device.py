@@ -85,6 +85,13 @@ class NetconfDevice:
         """The server's call_later, the action waiting while the device is busy."""
         return self._loop_scheduler(delay, lambda: self.when_free(action))
 
+    def soon(self, action: Callable[[], object]) -> None:
+        """Run action once the request being handled is answered (the reply goes first)."""
+        def run() -> None:
+            action()
+
+        self.scheduler(0.0, run)
+
     def when_free(self, action: Callable[[], None]) -> None:
         """Run action now, or once the request the device is busy with has been answered."""
         if self.busy:

@@ -277,6 +277,7 @@ class IosxeDevice(NetconfDevice):
         self.running = config
         self.committed_at = self.clock.now()
         self.peers.changed()
+        self.soon(self.committed_intent)  # derived before the peers' next state read asks
         if clean:
             self.candidate = self.running
         return previous

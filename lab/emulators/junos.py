@@ -542,6 +542,7 @@ class JunosDevice(NetconfDevice):
         record = store.record(config, user=session.username, client="netconf", log=log,
                               comment=comment)
         self.peers.changed()
+        self.soon(self.committed_intent)  # derived before the peers' next state read asks
         if shared_clean or session.session_id not in self.private:
             store.candidate = copy_tree(store.running)
         if minutes:
@@ -562,6 +563,7 @@ class JunosDevice(NetconfDevice):
         self.store.record(pending.restore, user="root", client="other",
                           log="automatic rollback: commit confirmed was not confirmed")
         self.peers.changed()
+        self.soon(self.committed_intent)
         self.store.candidate = copy_tree(self.store.running)
 
     # --- operational ------------------------------------------------------------------------
