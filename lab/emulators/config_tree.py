@@ -5,7 +5,6 @@ goes among its siblings, and which edit operation an element asks for (Junos `de
 or `replace="replace"`, NETCONF `operation="..."`). The functions here only apply them.
 """
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -13,7 +12,7 @@ from typing import Protocol
 
 from lxml import etree
 
-from lab.emulators.xmlutil import Element, children
+from lab.emulators.xmlutil import Element, children, copy_tree
 
 
 class Op(Enum):
@@ -173,14 +172,13 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     """A copy without operation attributes, children in schema order, deletions dropped."""
     if not rules.sorts_siblings and not _NOT_PLAIN(element):
         # nothing to drop or reorder below the root: lxml copies the subtree in C
-        plain = copy.deepcopy(element)
+        plain = copy_tree(element)
         plain.attrib.clear()
-        plain.tail = None
         if not rules.is_value(path):
             plain.text = None
         return plain
-    copy_ = etree.Element(element.tag)
-    copy_.text = element.text if rules.is_value(path) else None
+    out = etree.Element(element.tag)
+    out.text = element.text if rules.is_value(path) else None
     kept: list[tuple[int, Element]] = []
     for item in element.iterchildren(etree.Element):
         if item.attrib and rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
@@ -188,8 +186,8 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
         item_path = (*path, str(item.tag))
         kept.append((rules.order(item_path), fresh_copy(item, item_path, rules)))
     kept.sort(key=lambda ranked: ranked[0])  # stable: what insert_ordered one by one gives
-    copy_.extend(item for _, item in kept)
-    return copy_
+    out.extend(item for _, item in kept)
+    return out
 
 
 def _skeleton(element: Element, path: Path, rules: TreeRules) -> Element:
@@ -219,7 +217,7 @@ def subtree_filter(data: Element, selection: Element, *,
     content match its data siblings must satisfy; others are containment nodes. With take,
     selected nodes are moved out of data (a throwaway tree) instead of copied.
     """
-    pick = _taken if take else _clone
+    pick = _taken if take else copy_tree
     wanted = children(selection)
     if not wanted:
         return pick(data)
@@ -257,9 +255,3 @@ def _same_leaf(item: Element, match: Element) -> bool:
 def _taken(element: Element) -> Element:
     element.tail = None
     return element
-
-
-def _clone(element: Element) -> Element:
-    cloned = copy.deepcopy(element)
-    cloned.tail = None
-    return cloned

@@ -30,15 +30,15 @@ def local_name(element: Element) -> str:
 
 def strip_namespaces(element: Element) -> Element:
     """A copy of element with every tag and attribute name reduced to its local name."""
-    copy = _copy(element)
-    for node in copy.iter(etree.Element):  # elements only (no comments)
+    stripped = _copy(element)
+    for node in stripped.iter(etree.Element):  # elements only (no comments)
         node.tag = _local(str(node.tag))
         if node.attrib:
             for name in [n for n in node.attrib if n.startswith("{")]:
                 value = node.attrib.pop(name)
                 node.attrib[_local(name)] = value
-    etree.cleanup_namespaces(copy)
-    return copy
+    etree.cleanup_namespaces(stripped)
+    return stripped
 
 
 def children(element: Element) -> list[Element]:
