@@ -276,8 +276,7 @@ class IosxeDevice(NetconfDevice):
         clean = self._canonical(self.candidate) == self._canonical(previous)
         self.running = config
         self.committed_at = self.clock.now()
-        self.peers.changed()
-        self.soon(self.committed_intent)  # derived before the peers' next state read asks
+        self.peers.changed(self.soon)
         if clean:
             self.candidate = self.running
         return previous

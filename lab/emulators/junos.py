@@ -541,8 +541,7 @@ class JunosDevice(NetconfDevice):
         comment = f"commit confirmed, rollback in {minutes}mins" if minutes else None
         record = store.record(config, user=session.username, client="netconf", log=log,
                               comment=comment)
-        self.peers.changed()
-        self.soon(self.committed_intent)  # derived before the peers' next state read asks
+        self.peers.changed(self.soon)
         if shared_clean or session.session_id not in self.private:
             store.candidate = copy_tree(store.running)
         if minutes:
@@ -562,8 +561,7 @@ class JunosDevice(NetconfDevice):
         self.store.pending = None
         self.store.record(pending.restore, user="root", client="other",
                           log="automatic rollback: commit confirmed was not confirmed")
-        self.peers.changed()
-        self.soon(self.committed_intent)
+        self.peers.changed(self.soon)
         self.store.candidate = copy_tree(self.store.running)
 
     # --- operational ------------------------------------------------------------------------

@@ -159,9 +159,14 @@ class DevicePeers:
         if registry is not None:
             registry.register(PeerView(gateway, platform, committed, notifies))
 
-    def changed(self) -> None:
+    def changed(self, later: Callable[[Callable[[], object]], None] | None = None) -> None:
+        """The committed configuration changed; with later (the device's NetconfDevice.soon),
+        the new intent is derived once the commit is answered, before a peer's state read
+        asks for it."""
         if self.registry is not None:
             self.registry.touch()
+        if later is not None:
+            later(self.committed)
 
     def state(self) -> DeviceState:
         """The device's state; the same object while neither its committed intent nor any
