@@ -324,14 +324,13 @@ class IosxeNetconfDriver:
         self._running_at_lock = None
         names = list(reversed(self._locked))
         self._locked.clear()
+        sent = [request] if request is not None else []
         unlocks = [_nc("unlock", _datastore("target", name)) for name in names]
-        if request is None and not unlocks:
+        if not sent and not unlocks:
             return []
-        answers = self._send_many([*([request] if request is not None else []), *unlocks],
-                                  what if request is not None else "unlock")
-        errors = answers[0][1] if request is not None else []
-        for name, (_, failed) in zip(names, answers[-len(unlocks):] if unlocks else [],
-                                     strict=True):
+        answers = self._send_many([*sent, *unlocks], what)
+        errors = answers[0][1] if sent else []
+        for name, (_, failed) in zip(names, answers[len(sent):], strict=True):
             if failed and not errors:
                 raise self._error(failed, f"unlock {name}", DriverError)
         return errors
