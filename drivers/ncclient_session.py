@@ -103,6 +103,19 @@ def pinned_host_key(target: DeviceTarget) -> str:
 
 IDLE_TICK = 2.0  # seconds an idle session's reader threads wait before looking again
 
+# ciphers offered first, before paramiko's own order (which starts with CTR + a separate HMAC):
+# AES-GCM encrypts and authenticates a packet in one call on both ends; a server without
+# them (older IOS-XE) agrees on the next one both know
+CIPHERS_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def prefer_ciphers(transport: paramiko.Transport) -> None:
+    """Move CIPHERS_FIRST (those paramiko knows) to the front of the transport's offer."""
+    options = transport.get_security_options()
+    offered = tuple(options.ciphers)
+    first = tuple(c for c in CIPHERS_FIRST if c in offered)
+    options.ciphers = (*first, *(c for c in offered if c not in first))
+
 
 class PromptSession(SSHSession):  # type: ignore[misc]
     """An ncclient SSH session that sends each message from the calling thread.
@@ -120,6 +133,18 @@ class PromptSession(SSHSession):  # type: ignore[misc]
     def __init__(self, device_handler: Any) -> None:
         super().__init__(device_handler)
         self._send_lock = threading.Lock()
+
+    # ncclient makes the paramiko Transport inside connect() and starts it at once: this
+    # setter is the one moment between the two (the cipher offer is fixed when it starts)
+    @property
+    def _transport(self) -> Any:
+        return self.__dict__.get("_paramiko_transport")
+
+    @_transport.setter
+    def _transport(self, transport: Any) -> None:
+        if isinstance(transport, paramiko.Transport):
+            prefer_ciphers(transport)
+        self.__dict__["_paramiko_transport"] = transport
 
     def send(self, message: str) -> None:
         if not self.connected:

@@ -38,7 +38,7 @@ from drivers.errors import (
 )
 from drivers.iosxe_netconf import IosxeNetconfDriver
 from drivers.iosxe_oper import device_state
-from drivers.ncclient_session import IDLE_TICK
+from drivers.ncclient_session import CIPHERS_FIRST, IDLE_TICK
 from inventory.model import Fabric
 from inventory.topology import compile_fabric
 from lab.emulators.iosxe_schema import load_yang
@@ -244,6 +244,9 @@ def test_a_native_diff_only_when_asked_and_the_session_without_nagle(
         assert sock.gettimeout() == IDLE_TICK
         # the reader waits in the channel's recv: paramiko keeps no pipe to signal it through
         assert session._channel._pipe is None
+        # an AEAD cipher both ways (one call a packet), as offered first (CIPHERS_FIRST)
+        transport = session.transport
+        assert (transport.local_cipher, transport.remote_cipher) == (CIPHERS_FIRST[0],) * 2
         drv.discard()
     session.join(timeout=2 * IDLE_TICK)  # closing the driver ends its reader
     assert not session.is_alive()

@@ -1,5 +1,6 @@
 """drivers.ncclient_session: the session that sends at once, and the root-tag reader."""
 
+import socket
 import threading
 from typing import Any
 
@@ -11,7 +12,9 @@ from ncclient.transport.session import (  # type: ignore[import-untyped]
     SessionListener,
 )
 
-from drivers.ncclient_session import PromptSession, root_of
+import paramiko  # type: ignore[import-untyped]
+
+from drivers.ncclient_session import CIPHERS_FIRST, PromptSession, prefer_ciphers, root_of
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
@@ -95,3 +98,24 @@ def test_dispatch_hands_listeners_the_root_tag_and_attributes() -> None:
 ])
 def test_root_of_reads_the_start_tag_only(raw: str, root: Any) -> None:
     assert root_of(raw) == root
+
+
+def test_the_cipher_offer_starts_with_aes_gcm_and_keeps_the_rest_in_order() -> None:
+    """A server without AES-GCM still finds what paramiko offers by default."""
+    ours, theirs = socket.socketpair()
+    transport = paramiko.Transport(ours)  # never started: nothing is negotiated here
+    try:
+        default = transport.get_security_options().ciphers
+        made = PromptSession(DefaultDeviceHandler({"name": "default"}))
+        made._transport = transport  # what ncclient's connect does before starting it
+        offered = transport.get_security_options().ciphers
+        assert offered[:len(CIPHERS_FIRST)] == CIPHERS_FIRST
+        assert sorted(offered) == sorted(default)
+        assert [c for c in offered if c not in CIPHERS_FIRST] == [
+            c for c in default if c not in CIPHERS_FIRST]
+        assert made.transport is transport
+        prefer_ciphers(transport)  # again: the same offer
+        assert transport.get_security_options().ciphers == offered
+    finally:
+        transport.close()
+        theirs.close()
