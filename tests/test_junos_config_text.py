@@ -214,6 +214,31 @@ def test_subtree_filter_selects_by_key() -> None:
     assert [e.text for e in result.iter("name")] == ["st0", "0", "169.254.10.2/30"]
 
 
+
+@pytest.mark.parametrize("selection", [
+    "<configuration><interfaces><interface><name>st0</name></interface></interfaces>"
+    "</configuration>",
+    "<configuration><interfaces/><security><ike/></security></configuration>",
+    "<configuration><interfaces><interface><name>nope</name></interface></interfaces>"
+    "</configuration>",
+    "<configuration><security><ipsec><vpn><name>VPN1</name><ike/></vpn></ipsec></security>"
+    "<protocols/></configuration>",
+    "<configuration/>",
+])
+def test_a_subtree_filter_that_takes_from_its_tree_selects_what_a_copying_one_does(
+        selection: str) -> None:
+    """take=True prunes the (throwaway) tree in place: the same selection, nothing copied."""
+    wanted = etree.XML(selection)
+    copied = subtree_filter(config_from_set(VPN_SET), wanted)
+    throwaway = config_from_set(VPN_SET)
+    taken = subtree_filter(throwaway, wanted, take=True)
+    if copied is None:
+        assert taken is None
+        return
+    assert taken is throwaway
+    assert etree.tostring(taken, method="c14n") == etree.tostring(copied, method="c14n")
+
+
 # --- the grammar table against Juniper's published YANG ---------------------------------
 
 _SKIP_WITHOUT_YANG = "the vendor YANG folder (DCVPN_YANG_DIR, ../shared/yang) is absent"

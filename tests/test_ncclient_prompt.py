@@ -4,6 +4,7 @@ import socket
 import threading
 from typing import Any
 
+import paramiko  # type: ignore[import-untyped]
 import pytest
 from ncclient.devices.default import DefaultDeviceHandler  # type: ignore[import-untyped]
 from ncclient.transport.errors import TransportError  # type: ignore[import-untyped]
@@ -11,8 +12,6 @@ from ncclient.transport.session import (  # type: ignore[import-untyped]
     NetconfBase,
     SessionListener,
 )
-
-import paramiko  # type: ignore[import-untyped]
 
 from drivers.ncclient_session import CIPHERS_FIRST, PromptSession, prefer_ciphers, root_of
 

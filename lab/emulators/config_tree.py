@@ -215,32 +215,65 @@ def subtree_filter(data: Element, selection: Element, *,
 
     A filter element without children selects the whole node; one with only text is a
     content match its data siblings must satisfy; others are containment nodes. With take,
-    selected nodes are moved out of data (a throwaway tree) instead of copied.
+    data is a throwaway tree: what is not selected is removed from it and it is returned
+    itself, nothing copied.
     """
-    pick = _taken if take else copy_tree
+    if take:
+        return _pruned(data, selection)
     wanted = children(selection)
     if not wanted:
-        return pick(data)
+        return copy_tree(data)
     matches = [w for w in wanted if _is_content_match(w)]
     for match in matches:
         if not any(_same_leaf(d, match) for d in children(data)):
             return None
     others = [w for w in wanted if w not in matches]
     if not others:
-        return pick(data)
+        return copy_tree(data)
     namespace = etree.QName(data).namespace  # declared as the default: no ns0 prefixes
     out = etree.Element(data.tag, nsmap={None: namespace} if namespace else None)
     for item in children(data):
         if any(_same_leaf(item, match) for match in matches):
-            out.append(pick(item))
+            out.append(copy_tree(item))
             continue
         for want in others:
             if want.tag == item.tag:
-                kept = subtree_filter(item, want, take=take)
+                kept = subtree_filter(item, want)
                 if kept is not None:
                     out.append(kept)
                     break
     return out if len(out) else None
+
+
+def _pruned(data: Element, selection: Element) -> Element | None:
+    """subtree_filter with take: what the selection does not keep is removed from data, in
+    place (moving the kept nodes into a new document costs more than copying them)."""
+    wanted = children(selection)
+    if not wanted:
+        return data
+    matches = [w for w in wanted if _is_content_match(w)]
+    for match in matches:
+        if not any(_same_leaf(d, match) for d in children(data)):
+            return None
+    others = [w for w in wanted if w not in matches]
+    if not others:
+        return data
+    kept_any = False
+    for item in children(data):
+        if any(_same_leaf(item, match) for match in matches):
+            kept_any = True
+            continue
+        kept = None
+        for want in others:
+            if want.tag == item.tag:
+                kept = _pruned(item, want)
+                if kept is not None:
+                    break
+        if kept is None:
+            data.remove(item)
+        else:
+            kept_any = True
+    return data if kept_any else None
 
 
 def _is_content_match(element: Element) -> bool:
@@ -250,8 +283,3 @@ def _is_content_match(element: Element) -> bool:
 def _same_leaf(item: Element, match: Element) -> bool:
     return (item.tag == match.tag and not children(item)
             and (item.text or "").strip() == (match.text or "").strip())
-
-
-def _taken(element: Element) -> Element:
-    element.tail = None
-    return element
