@@ -45,6 +45,11 @@ def _entry_header(path: Path, words: tuple[str, ...], element: Element,
     return " ".join((*words, name, *values))
 
 
+_ENTRY_LINES: dict[tuple[Path, tuple[str, ...], tuple[str, ...], bytes],
+                   tuple[LeafLine, ...]] = {}
+ENTRY_LINES_KEPT = 20_000  # list entries (a hub has a few thousand)
+
+
 def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[LeafLine]:
     """The leaves of a <native> tree in document order (but those of the top-level
     statements whose tag is in skip)."""
@@ -61,6 +66,15 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
             return
         here = (*path, name)
         keys = keys_of(here, item)
+        if keys:
+            # the lines of a list entry follow from the entry and where it sits: many devices
+            # share entries (the fabric's prefix lists), which are lined up once a process
+            memo = (here, header, words, etree.tostring(item, with_tail=False))
+            known = _ENTRY_LINES.get(memo)
+            if known is not None:
+                out.extend(known)
+                return
+            start = len(out)
         named = [(c, local(c)) for c in inner]
         if keys:
             entry = (*header, _entry_header(here, words, item, key_values(here, item)))
@@ -69,6 +83,11 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
                 out.append(LeafLine(entry, (), "", False))
             for child, child_name in children:
                 visit(child, child_name, here, entry, ())
+            lines = tuple(out[start:])
+            if not any(line.secret for line in lines):  # no secret kept past its diff
+                if len(_ENTRY_LINES) >= ENTRY_LINES_KEPT:
+                    _ENTRY_LINES.clear()
+                _ENTRY_LINES[memo] = lines
         else:
             words = (*words, name)
             for child, child_name in named:
@@ -91,12 +110,10 @@ def cli_diff(running: Element, candidate: Element) -> str:
     new = [line for line in after if line not in kept_before]
     if not gone and not new:
         return ""
-    order: dict[str, int] = {}
-    for line in (*before, *after):
-        order.setdefault(_top(line), len(order))
-    changes = sorted([(order[_top(line)], 0, index, "- " + line.show())
+    order = {top: rank for rank, top in enumerate(dict.fromkeys(map(_top, before + after)))}
+    changes = sorted([(order[_top(line)], 0, index, "- " + _shown(line))
                       for index, line in enumerate(gone)] +
-                     [(order[_top(line)], 1, index, "+ " + line.show())
+                     [(order[_top(line)], 1, index, "+ " + _shown(line))
                       for index, line in enumerate(new)])
     # secret leaves are masked by position (show); every line also by the patterns of
     # tasks.semantic_diff (a secret in a leaf the table does not name), in one pass
@@ -118,6 +135,20 @@ def _single_tops(tree: Element) -> dict[str, Element]:
     for top in elements(tree):
         found.setdefault(str(top.tag), []).append(top)
     return {tag: tops[0] for tag, tops in found.items() if len(tops) == 1}
+
+
+_SHOWN: dict[LeafLine, str] = {}  # lines without a secret, as shown (shared entries' lines)
+
+
+def _shown(line: LeafLine) -> str:
+    text = _SHOWN.get(line)
+    if text is None:
+        text = line.show()
+        if not line.secret:
+            if len(_SHOWN) >= ENTRY_LINES_KEPT:
+                _SHOWN.clear()
+            _SHOWN[line] = text
+    return text
 
 
 def _top(line: LeafLine) -> str:

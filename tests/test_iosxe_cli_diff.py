@@ -2,6 +2,7 @@
 
 from lxml import etree
 
+from drivers import iosxe_cli_diff
 from drivers.iosxe_cli_diff import cli_diff, leaf_lines
 
 NS = "http://cisco.com/ns/yang/Cisco-IOS-XE-native"
@@ -33,3 +34,32 @@ def test_equal_statements_add_nothing_and_changed_ones_show_as_before() -> None:
     assert "+ ip domain b.example" in lines  # a first child named like a key: a list entry
     assert not any("hostname" in line for line in lines)
     assert cli_diff(running, running) == ""
+
+
+def test_list_entries_lined_up_once_are_the_same_lines_in_each_place() -> None:
+    """An entry shared by many devices is lined up once a process (iosxe_cli_diff's memo):
+    the same entry under another statement still gets that statement's header."""
+    entry = "<prefixes><name>DCVPN-FABRIC</name><no>10</no><action>permit</action>" \
+            "<ip>10.0.1.0/24</ip></prefixes>"
+    first = native(f"<ip><prefix-lists>{entry}</prefix-lists></ip>")
+    again = native(f"<ip><prefix-lists>{entry}</prefix-lists></ip>")
+    elsewhere = native(f"<ipv6><prefix-lists>{entry}</prefix-lists></ipv6>")
+    expected = ["+ ip prefix-lists prefixes DCVPN-FABRIC 10 / action permit",
+                "+ ip prefix-lists prefixes DCVPN-FABRIC 10 / ip 10.0.1.0/24"]
+    assert cli_diff(native(""), first).splitlines() == expected
+    assert cli_diff(native(""), again).splitlines() == expected
+    warm = cli_diff(native(""), elsewhere)
+    iosxe_cli_diff._ENTRY_LINES.clear()
+    iosxe_cli_diff._SHOWN.clear()
+    assert warm == cli_diff(native(""), elsewhere)  # as lined up with nothing remembered
+    assert warm.startswith("+ ipv6 prefix-lists prefixes DCVPN-FABRIC")
+
+
+def test_no_secret_is_kept_once_its_diff_is_made() -> None:
+    keyring = ("<crypto><ikev2><keyring><name>DCVPN-KR</name><peer><name>p1</name>"
+               "<pre-shared-key><key>s3cr3t-psk</key></pre-shared-key></peer></keyring>"
+               "</ikev2></crypto>")
+    lines = cli_diff(native(""), native(keyring))
+    assert "s3cr3t-psk" not in lines and "pre-shared-key <masked>" in lines
+    kept = [*iosxe_cli_diff._ENTRY_LINES.values(), *iosxe_cli_diff._SHOWN.items()]
+    assert "s3cr3t-psk" not in repr(kept)
