@@ -6,8 +6,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from lab.emulators import config_tree
-from lab.emulators.config_tree import edit, fresh_copy, subtree_filter
+from lab.emulators.config_tree import edit, subtree_filter
 from lab.emulators.errors import ConfigSyntaxError
 from lab.emulators.junos_checks import commit_check
 from lab.emulators.junos_config import JunosRules, normalize_loaded
@@ -238,32 +237,6 @@ def test_a_subtree_filter_that_takes_from_its_tree_selects_what_a_copying_one_do
         return
     assert taken is throwaway
     assert etree.tostring(taken, method="c14n") == etree.tostring(copied, method="c14n")
-
-
-
-def test_a_big_list_copied_in_schema_order_is_the_same_copy_when_remembered() -> None:
-    """fresh_copy remembers big sorted copies (devices load the same prefix lists): the
-    copy is the one made from scratch, each caller gets its own."""
-    items = "".join(f"<prefix-list-item><name>10.0.{n}.0/24</name></prefix-list-item>"
-                    for n in range(config_tree.FRESH_REMEMBERED_FROM + 4))
-    prefix_list = etree.XML(f'<prefix-list replace="replace">{items}<name>DCVPN-FABRIC</name>'
-                            '<prefix-list-item delete="delete"><name>10.9.9.0/24</name>'
-                            "</prefix-list-item></prefix-list>")
-    path = ("policy-options", "prefix-list")
-    config_tree._FRESH.clear()
-    first = fresh_copy(prefix_list, path, JunosRules(honor_replace=True))
-    assert len(config_tree._FRESH) == 1
-    second = fresh_copy(prefix_list, path, JunosRules(honor_replace=True))
-    assert second is not first
-    config_tree._FRESH.clear()
-    scratch = fresh_copy(prefix_list, path, JunosRules(honor_replace=True))
-    assert canonical(first) == canonical(second) == canonical(scratch)
-    assert first[0].tag == "name"  # the key first, as the schema orders it
-    assert "10.9.9.0/24" not in etree.tostring(first).decode()  # the deletion dropped
-    assert not first.attrib
-    first.append(etree.Element("prefix-list-item"))  # a caller's change stays its own
-    assert canonical(fresh_copy(prefix_list, path, JunosRules(honor_replace=True))) == \
-        canonical(scratch)
 
 
 # --- the grammar table against Juniper's published YANG ---------------------------------

@@ -168,13 +168,6 @@ _NOT_PLAIN = etree.XPath("boolean(descendant::*/@* | descendant::comment() | "
                          "descendant-or-self::*[*]/text()[normalize-space()])")
 
 
-# fresh copies of big subtrees made in schema order, by what they were made from: devices of
-# a fabric load the same big lists (its prefix lists), each sorted in Python once a process
-_FRESH: dict[tuple[object, Path, bytes], Element] = {}
-FRESH_KEPT = 1024
-FRESH_REMEMBERED_FROM = 16  # children
-
-
 def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     """A copy without operation attributes, children in schema order, deletions dropped."""
     if not rules.sorts_siblings and not _NOT_PLAIN(element):
@@ -184,19 +177,6 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
         if not rules.is_value(path):
             plain.text = None
         return plain
-    if not rules.sorts_siblings or len(element) < FRESH_REMEMBERED_FROM:
-        return _sorted_copy(element, path, rules)
-    key = (rules, path, etree.tostring(element, with_tail=False))  # rules: equal by value
-    made = _FRESH.get(key)
-    if made is None:
-        made = _sorted_copy(element, path, rules)
-        if len(_FRESH) >= FRESH_KEPT:
-            _FRESH.clear()
-        _FRESH[key] = made
-    return copy_tree(made)
-
-
-def _sorted_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     out = etree.Element(element.tag)
     out.text = element.text if rules.is_value(path) else None
     kept: list[tuple[int, Element]] = []
