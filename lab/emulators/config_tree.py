@@ -184,7 +184,13 @@ def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
         if item.attrib and rules.operation(item, Op.MERGE) in (Op.DELETE, Op.REMOVE):
             continue  # (operations are attributes)
         item_path = (*path, str(item.tag))
-        kept.append((rules.order(item_path), fresh_copy(item, item_path, rules)))
+        if len(item) or not rules.sorts_siblings:
+            made = fresh_copy(item, item_path, rules)
+        else:  # a leaf (most of a configuration) of a namespace-free tree: made here
+            made = etree.Element(item.tag)
+            if rules.is_value(item_path):
+                made.text = item.text
+        kept.append((rules.order(item_path), made))
     kept.sort(key=lambda ranked: ranked[0])  # stable: what insert_ordered one by one gives
     out.extend(item for _, item in kept)
     return out
