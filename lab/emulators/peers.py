@@ -48,17 +48,20 @@ class PeerRegistry:
         self._owners: tuple[tuple[DeviceIntent, ...], dict[str, tuple[Owner, ...]]] | None = None
         self._generation = 0  # counts registrations and the commits devices report
         self._owners_generation = -1
+        self._silent = 0  # registered views that do not notify: their intents are asked
 
     def register(self, view: PeerView) -> None:
         with self._lock:
             if view.gateway in self._views:
                 raise PeerError(f"gateway {view.gateway} is already registered")
             self._views[view.gateway] = view
+            self._silent += not view.notifies
             self._generation += 1
 
     def unregister(self, gateway: str) -> None:
         with self._lock:
-            self._views.pop(gateway, None)
+            view = self._views.pop(gateway, None)
+            self._silent -= view is not None and not view.notifies
             self._generation += 1
 
     def touch(self) -> None:
@@ -93,11 +96,11 @@ class PeerRegistry:
         devices, built again only when one of their committed intents is a new one (a fleet
         reads the state of every device many times between two commits)."""
         with self._lock:
-            views = sorted(self._views.values(), key=lambda v: v.gateway)
             generation, cached = self._generation, self._owners
             if (cached is not None and generation == self._owners_generation
-                    and all(v.notifies for v in views)):
+                    and self._silent == 0):
                 return cached[1]  # no commit reported since: every intent is the same
+            views = sorted(self._views.values(), key=lambda v: v.gateway)
         named = [(v.gateway, v.committed()) for v in views]
         intents = tuple(intent for _, intent in named)
         if cached is not None and len(cached[0]) == len(intents) and all(
