@@ -73,9 +73,18 @@ def environment() -> jinja2.Environment:
     )
 
 
-@cache
+_RENDERER_LOCK = threading.Lock()
+
+
 def renderer_for(platform: Platform) -> Renderer:
-    """The renderer registered under the platform's name in `dcvpn.renderers`."""
+    """The renderer registered under the platform's name in `dcvpn.renderers` (looked up
+    once: the workers of a deploy all ask at the same moment)."""
+    with _RENDERER_LOCK:
+        return _renderer_for(platform)
+
+
+@cache
+def _renderer_for(platform: Platform) -> Renderer:
     for ep in entry_points(group="dcvpn.renderers", name=str(platform)):
         renderer = ep.load()()
         if not isinstance(renderer, Renderer):
