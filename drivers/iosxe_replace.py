@@ -31,6 +31,7 @@ from lxml import etree
 
 from drivers.errors import LoadError
 from drivers.iosxe_tree import (
+    LIST_KEYS,
     OPERATION,
     Element,
     Path,
@@ -84,11 +85,9 @@ class ReplaceConflictError(LoadError):
 
 def _entries(native: Element, path: Path) -> Iterator[tuple[Identity, Element]]:
     def walk(node: Element, depth: int, trail: Identity) -> Iterator[tuple[Identity, Element]]:
-        here_path = path[:depth + 1]
-        for item in elements(node):
-            if local(item) != path[depth]:
-                continue
-            here = (*trail, (local(item), key_values(here_path, item)))
+        here_path, name = path[:depth + 1], path[depth]
+        for item in node.iterchildren(f"{{*}}{name}"):  # by local name, selected in C
+            here = (*trail, (name, key_values(here_path, item)))
             if depth == len(path) - 1:
                 yield here, item
             else:
@@ -97,21 +96,49 @@ def _entries(native: Element, path: Path) -> Iterator[tuple[Identity, Element]]:
     yield from walk(native, 0, ())
 
 
-def _marked(rule: Owned, element: Element) -> bool:
+def _marked(rule: Owned, identity: Identity, element: Element) -> bool:
+    keys = LIST_KEYS.get(rule.path, ())
+    if rule.leaf in keys:  # read already: the entry's identity holds its keys' values
+        return identity[-1][1][keys.index(rule.leaf)].startswith(rule.prefix)
     return child_text(element, rule.leaf).startswith(rule.prefix)
 
 
+class _Walks:
+    """The entries of each (tree, list) of one replace_document, walked once (a rule that
+    follows another asks for that one's entries again)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, Path], list[tuple[Identity, Element]]] = {}
+        self._owned: dict[tuple[int, Owned], dict[Identity, Element]] = {}
+
+    def entries(self, native: Element, path: Path) -> list[tuple[Identity, Element]]:
+        key = (id(native), path)
+        found = self._entries.get(key)
+        if found is None:
+            found = self._entries[key] = list(_entries(native, path))
+        return found
+
+    def owned(self, native: Element, rule: Owned) -> dict[Identity, Element]:
+        key = (id(native), rule)
+        found = self._owned.get(key)
+        if found is None:
+            found = self._owned[key] = owned_entries(native, rule,
+                                                     self.entries(native, rule.path), self)
+        return found
+
+
 def owned_entries(native: Element, rule: Owned,
-                  entries: list[tuple[Identity, Element]] | None = None
-                  ) -> dict[Identity, Element]:
+                  entries: list[tuple[Identity, Element]] | None = None,
+                  walks: _Walks | None = None) -> dict[Identity, Element]:
     """Every entry of native that rule owns, by identity (entries: _entries(native,
     rule.path) when the caller has them already)."""
     found = _entries(native, rule.path) if entries is None else entries
     if rule.follows is not None:
         leader = next(r for r in OWNED if r.path == rule.follows)
-        names = {identity[-1][1] for identity in owned_entries(native, leader)}
+        led = (walks or _Walks()).owned(native, leader)
+        names = {identity[-1][1] for identity in led}
         return {i: e for i, e in found if i[-1][1] in names}
-    return {i: e for i, e in found if _marked(rule, e)}
+    return {i: e for i, e in found if _marked(rule, i, e)}
 
 
 def _find_or_add(parent: Element, source: Element, path: Path) -> Element:
@@ -149,10 +176,11 @@ def replace_document(rendered: Element, current: Element) -> Element:
     if current_native is None:
         return doc
     conflicts = []
+    walks = _Walks()
     for rule in OWNED:
-        wanted = owned_entries(native_doc, rule)
-        present = list(_entries(current_native, rule.path))
-        existing = owned_entries(current_native, rule, present)
+        wanted = walks.owned(native_doc, rule)
+        present = walks.entries(current_native, rule.path)
+        existing = walks.owned(current_native, rule)
         if rule.follows is None:
             foreign = {i for i, _ in present} - set(existing)
             conflicts += [" ".join(f"{n} {' '.join(v)}".strip() for n, v in identity)
