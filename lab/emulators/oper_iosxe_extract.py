@@ -18,7 +18,7 @@ from lab.emulators.oper_iosxe_common import (
     transform_set,
 )
 from lab.emulators.oper_model import DeviceIntent, FilterTerm, Identity, PrefixRule
-from lab.emulators.oper_tree import count, each, first, has, leaf, leaves, number
+from lab.emulators.oper_tree import count, each, first, has, leaf, leaf_texts, leaves, number
 from lab.emulators.xmlutil import Element, children, local_name
 
 # match identity remote <kind> / identity local <kind> -> (model kind, value path)
@@ -160,9 +160,10 @@ def ios_config(native: Element) -> IosConfig:
     for kind in children(interfaces) if interfaces is not None else []:
         cfg.interfaces[f"{local_name(kind)}{leaf(kind, 'name')}"] = _interface(kind)
     for entry in each(native, "ip/prefix-lists/prefixes"):
-        rule = PrefixRule(network(leaf(entry, "ip"), None), number(leaf(entry, "ge")),
-                          number(leaf(entry, "le")), leaf(entry, "action") != "deny")
-        cfg.prefix_lists.setdefault(leaf(entry, "name"), []).append(rule)
+        value = leaf_texts(entry).get
+        rule = PrefixRule(network(value("ip", ""), None), number(value("ge", "")),
+                          number(value("le", "")), value("action", "") != "deny")
+        cfg.prefix_lists.setdefault(value("name", ""), []).append(rule)
     for entry in each(native, "route-map"):
         for term in each(entry, "route-map-without-order-seq"):
             cfg.route_maps.setdefault(leaf(entry, "name"), []).append(_route_map_term(cfg, term))

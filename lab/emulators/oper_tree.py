@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterator
 from functools import cache
 
-from lab.emulators.xmlutil import Element, text_of
+from lab.emulators.xmlutil import Element, children, local_name, text_of
 
 
 def _active(element: Element) -> bool:
@@ -57,6 +57,16 @@ def first(element: Element | None, path: str) -> Element | None:
 
 def leaf(element: Element | None, path: str) -> str:
     return text_of(first(element, path))
+
+
+def leaf_texts(element: Element) -> dict[str, str]:
+    """leaf(element, name) of every child name, read in one pass (list entries with several
+    leaves, hundreds of them in a prefix list)."""
+    out: dict[str, str] = {}
+    for item in children(element):
+        if _active(item):
+            out.setdefault(local_name(item), text_of(item))
+    return out
 
 
 def leaves(element: Element | None, path: str) -> list[str]:
