@@ -226,6 +226,32 @@ def test_intent_cache_keeps_the_intent_for_new_keys_with_the_same_content() -> N
     assert len(derived) == 2
 
 
+
+def test_an_intent_prepared_for_a_candidate_is_the_one_its_commit_takes() -> None:
+    """prepare (after a load) derives ahead; the commit of those very bytes derives nothing,
+    and its tunnels are stamped at the commit, not at the load."""
+    cache, derived = IntentCache(), []
+    before = _device("l", A, 65001, 65002, "100.64.0.1", ())
+    after = _device("l", A, 65001, 65003, "100.64.0.1", ())
+
+    def derive(intent: Any) -> Any:
+        derived.append(intent)
+        return intent
+
+    cache.get(object(), lambda: derive(before), 1.0, lambda: b"<config>1</config>")
+    cache.prepare(b"<config>1</config>", lambda: derive(after))  # the running one: nothing
+    cache.prepare(b"<config>2</config>", lambda: derive(after))
+    cache.prepare(b"<config>2</config>", lambda: derive(after))  # once per content
+    assert derived == [before, after]
+    committed = cache.get(object(), lambda: derive(before), 5.0, lambda: b"<config>2</config>")
+    assert derived == [before, after]  # taken, not derived at the commit
+    assert committed.neighbors[0].remote_as == 65003
+    assert committed.tunnels and all(t.since == 1.0 for t in committed.tunnels)  # unchanged
+    assert committed.neighbors[0].since == 5.0  # a new neighbor: stamped at the commit
+    other = cache.get(object(), lambda: derive(before), 6.0, lambda: b"<config>3</config>")
+    assert derived == [before, after, before] and other.neighbors[0].remote_as == 65002
+
+
 # ---- four emulated devices --------------------------------------------------------------
 
 GATEWAYS = ("s1-gw1", "s2-gw1", "s3-gw1", "s4-gw1")  # junos, junos, iosxe NETCONF, iosxe CLI

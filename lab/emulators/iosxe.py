@@ -198,6 +198,14 @@ class IosxeDevice(NetconfDevice):
                 if name == "candidate":
                     self.candidate = self.running
 
+    def _prepare_intent(self) -> None:
+        """Once the edit is answered, derive the candidate's intent (for peers, should it be
+        committed): the commit of a deploy wave then needs no derivation."""
+        candidate = self.candidate
+        if self.peers.registry is not None:
+            self.soon(lambda: self._intent.prepare(
+                etree.tostring(candidate), lambda: native_intent(candidate, self.peers.gateway)))
+
     def committed_intent(self) -> DeviceIntent:
         """The running configuration as peers see it (any thread: commits replace it)."""
         running = self.running
@@ -381,11 +389,13 @@ class IosxeDevice(NetconfDevice):
         yang = self.yang
         if yang is None or (self._last_valid is not None and self._last_valid[0] == key):
             self.candidate = self._checked(work)
+            self._prepare_intent()
             return None
 
         def loaded(outcome: Callable[[], tuple[Element | YangProblem,
                                                list[YangProblem] | None]]) -> None:
             self.candidate = self._record(outcome())[0]
+            self._prepare_intent()
 
         # the libyang pass (most of an edit's time) off the event loop: work is this
         # request's own tree, nothing of the device's

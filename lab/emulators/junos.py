@@ -182,6 +182,13 @@ class JunosDevice(NetconfDevice):
         if killed and pending is not None and pending.session_id == session_id:
             self._restore_unconfirmed()
 
+    def _prepare_intent(self, candidate: Element) -> None:
+        """Once the load is answered, derive the candidate's intent (for peers, should it be
+        committed): the commit of a deploy wave then needs no derivation."""
+        if self.peers.registry is not None:
+            self.soon(lambda: self._intent.prepare(
+                etree.tostring(candidate), lambda: junos_intent(candidate, self.peers.gateway)))
+
     def committed_intent(self) -> DeviceIntent:
         """The committed configuration as peers see it (any thread: commits replace it)."""
         last = self.store.history[0]
@@ -305,6 +312,7 @@ class JunosDevice(NetconfDevice):
             warnings = self._apply_load(session, target, op, attrs)
         except ConfigSyntaxError as exc:
             raise _syntax_failure(exc, "load-configuration-results") from None
+        self._prepare_intent(self._view(session))
         for message in warnings:
             results.append(RpcErrorInfo(message, severity="warning").to_element())
         sub(results, "ok")

@@ -130,6 +130,19 @@ class IntentCache:
         self._key: object = None
         self._content: bytes | None = None
         self._intent: DeviceIntent | None = None
+        self._prepared: tuple[bytes, DeviceIntent] | None = None  # unstamped
+
+    def prepare(self, content: bytes, derive: Callable[[], DeviceIntent]) -> None:
+        """Derive ahead the intent of a configuration that may be committed next (a loaded
+        candidate, its bytes as get's content will be): its commit finds it ready (a wave's
+        commits then wait for no derivation)."""
+        with self._lock:
+            if content == self._content or (self._prepared is not None
+                                            and self._prepared[0] == content):
+                return
+        derived = derive()
+        with self._lock:
+            self._prepared = (content, derived)
 
     def get(self, key: object, derive: Callable[[], DeviceIntent], now: float,
             content: Callable[[], bytes] | None = None) -> DeviceIntent:
@@ -139,7 +152,9 @@ class IntentCache:
             if self._intent is None or key != self._key:
                 data = content() if content is not None else None
                 if data is None or data != self._content or self._intent is None:
-                    self._intent = stamped(self._intent, derive(), now)
+                    ready = self._prepared
+                    derived = ready[1] if ready is not None and ready[0] == data else derive()
+                    self._intent = stamped(self._intent, derived, now)
                 self._key, self._content = key, data
             return self._intent
 
