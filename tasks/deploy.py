@@ -136,7 +136,7 @@ def rendered_candidate(task: Task, pki_dir: str | None = None) -> str:
     name = CANDIDATE_FILES.get(key)
     if name is None:
         raise UnsupportedError(f"{host.name}: no candidate file for {key[0]} over {key[1]}")
-    config = render_gateway(compiled, host.name, pki)[name]
+    config = render_gateway(compiled, host.name, pki, only=name)[name]
     return with_device_certificates(key, config, pki, host.name)  # JunOS: drivers.junos_pki
 
 

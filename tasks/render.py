@@ -43,6 +43,15 @@ class PkiRenderer(Renderer, Protocol):
         ...
 
 
+@runtime_checkable
+class FileRenderer(Renderer, Protocol):
+    """A renderer that can make one of its files alone (a deploy sends one, the candidate)."""
+
+    def render_file(self, view: GatewayView, env: jinja2.Environment, name: str) -> str:
+        """The content of file `name` of `render`, made without the others."""
+        ...
+
+
 def _autoescape(name: str | None) -> bool:
     return bool(name and name.endswith(".xml.j2"))
 
@@ -94,12 +103,15 @@ def _renderer_for(platform: Platform) -> Renderer:
 
 
 def render_gateway(compiled: CompiledFabric, gateway: str,
-                   pki_dir: Path | None = None) -> dict[str, str]:
+                   pki_dir: Path | None = None, only: str | None = None) -> dict[str, str]:
+    """The gateway's files; with `only`, at least that one (alone when the renderer can)."""
     view = gateway_view(compiled, gateway)
     renderer = renderer_for(view.gateway.platform)
     try:
         if pki_dir is not None and isinstance(renderer, PkiRenderer):
             return renderer.render_pki(view, environment(), pki_dir)
+        if only is not None and isinstance(renderer, FileRenderer):
+            return {only: renderer.render_file(view, environment(), only)}
         return renderer.render(view, environment())
     except jinja2.TemplateError as exc:
         raise RenderError(f"{gateway}: template error: {exc}") from exc

@@ -459,6 +459,9 @@ class IosxeRenderer:
     def render(self, view: GatewayView, env: jinja2.Environment) -> dict[str, str]:
         return _files(build_config(view), env)
 
+    def render_file(self, view: GatewayView, env: jinja2.Environment, name: str) -> str:
+        return env.get_template(f"iosxe/{name}.j2").render(cfg=build_config(view))
+
     def render_pki(self, view: GatewayView, env: jinja2.Environment,
                    pki_dir: Path) -> dict[str, str]:
         """`render`, with the CA and device certificate of `pki_dir` in config.cli."""

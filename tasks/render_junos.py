@@ -476,3 +476,6 @@ class JunosRenderer:
             name: env.get_template(f"junos/{name}.j2").render(cfg=cfg)
             for name in ("config.xml", "config.set")
         }
+
+    def render_file(self, view: GatewayView, env: jinja2.Environment, name: str) -> str:
+        return env.get_template(f"junos/{name}.j2").render(cfg=build_config(view))

@@ -108,3 +108,21 @@ def test_each_end_accepts_what_the_other_announces(variant: str) -> None:
                 more_specific = str(next(IPv4Network(prefix).subnets(new_prefix=28)))
                 assert not _accepts(intents[here.gateway], more_specific), (
                     f"{variant}: {here.gateway} would take {more_specific} inside its own")
+
+
+@pytest.mark.parametrize("variant", ["acme", "acme-accept"])
+def test_one_file_rendered_alone_is_that_file_of_the_whole_rendering(variant: str) -> None:
+    """render_gateway(only=...) (a deploy renders its candidate file alone) makes the very
+    bytes the full rendering has, on every platform; one that cannot render a file alone
+    (strongSwan) renders them all."""
+    compiled = VARIANTS[variant]()
+    seen = set()
+    for _site, gw in compiled.gateways():
+        files = render_gateway(compiled, gw.name)
+        for name, content in files.items():
+            alone = render_gateway(compiled, gw.name, only=name)
+            assert alone[name] == content
+            if str(gw.platform) != "strongswan":
+                assert list(alone) == [name]
+        seen.add(str(gw.platform))
+    assert seen >= {"junos", "iosxe"}
