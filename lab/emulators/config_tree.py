@@ -226,14 +226,10 @@ def subtree_filter(data: Element, selection: Element, *,
     """
     if take:
         return _pruned(data, selection)
-    wanted = children(selection)
-    if not wanted:
-        return copy_tree(data)
-    matches = [w for w in wanted if _is_content_match(w)]
-    for match in matches:
-        if not any(_same_leaf(d, match) for d in children(data)):
-            return None
-    others = [w for w in wanted if w not in matches]
+    split = _split(data, selection)
+    if split is None:
+        return None
+    matches, others = split
     if not others:
         return copy_tree(data)
     namespace = etree.QName(data).namespace  # declared as the default: no ns0 prefixes
@@ -254,14 +250,10 @@ def subtree_filter(data: Element, selection: Element, *,
 def _pruned(data: Element, selection: Element) -> Element | None:
     """subtree_filter with take: what the selection does not keep is removed from data, in
     place (moving the kept nodes into a new document costs more than copying them)."""
-    wanted = children(selection)
-    if not wanted:
-        return data
-    matches = [w for w in wanted if _is_content_match(w)]
-    for match in matches:
-        if not any(_same_leaf(d, match) for d in children(data)):
-            return None
-    others = [w for w in wanted if w not in matches]
+    split = _split(data, selection)
+    if split is None:
+        return None
+    matches, others = split
     if not others:
         return data
     kept_any = False
@@ -280,6 +272,17 @@ def _pruned(data: Element, selection: Element) -> Element | None:
         else:
             kept_any = True
     return data if kept_any else None
+
+
+def _split(data: Element, selection: Element) -> tuple[list[Element], list[Element]] | None:
+    """A filter node's content matches and its other nodes (both empty: all of data is
+    selected); None when data fails one of the content matches."""
+    wanted = children(selection)
+    matches = [w for w in wanted if _is_content_match(w)]
+    for match in matches:
+        if not any(_same_leaf(d, match) for d in children(data)):
+            return None
+    return matches, [w for w in wanted if w not in matches]
 
 
 def _is_content_match(element: Element) -> bool:
