@@ -122,23 +122,20 @@ class _Walks:
         key = (id(native), rule)
         found = self._owned.get(key)
         if found is None:
-            found = self._owned[key] = owned_entries(native, rule,
-                                                     self.entries(native, rule.path), self)
+            entries = self.entries(native, rule.path)
+            if rule.follows is not None:
+                leader = next(r for r in OWNED if r.path == rule.follows)
+                names = {identity[-1][1] for identity in self.owned(native, leader)}
+                found = {i: e for i, e in entries if i[-1][1] in names}
+            else:
+                found = {i: e for i, e in entries if _marked(rule, i, e)}
+            self._owned[key] = found
         return found
 
 
-def owned_entries(native: Element, rule: Owned,
-                  entries: list[tuple[Identity, Element]] | None = None,
-                  walks: _Walks | None = None) -> dict[Identity, Element]:
-    """Every entry of native that rule owns, by identity (entries: _entries(native,
-    rule.path) when the caller has them already)."""
-    found = _entries(native, rule.path) if entries is None else entries
-    if rule.follows is not None:
-        leader = next(r for r in OWNED if r.path == rule.follows)
-        led = (walks or _Walks()).owned(native, leader)
-        names = {identity[-1][1] for identity in led}
-        return {i: e for i, e in found if i[-1][1] in names}
-    return {i: e for i, e in found if _marked(rule, i, e)}
+def owned_entries(native: Element, rule: Owned) -> dict[Identity, Element]:
+    """Every entry of native that rule owns, by identity."""
+    return _Walks().owned(native, rule)
 
 
 def _find_or_add(parent: Element, source: Element, path: Path) -> Element:
