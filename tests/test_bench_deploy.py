@@ -86,3 +86,11 @@ def test_tiny_bench_deploys_confirms_and_reports_every_figure() -> None:
     assert "| fleet | 1 | 4 | 4 |" in text and "| fleet | 2 | 4 | 4 |" in text
     assert "| wave 1 (" in text
     assert f"{data['fleet_vs_single']:.2f}x (target < 6x). Result: ok" in text
+
+
+def test_bad_options_are_refused_with_exit_2_before_anything_starts() -> None:
+    for bad in (["--rounds", "0"], ["--gateways", "3"], ["--workers", "0"], ["--bound", "0"]):
+        done = subprocess.run([sys.executable, str(BENCH), *bad], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 2, (bad, done.stderr[-500:])
+        assert "--rounds at least 1" in done.stderr and "Traceback" not in done.stderr
