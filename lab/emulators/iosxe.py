@@ -36,9 +36,11 @@ from lab.emulators.iosxe_schema import (
     FallbackRules,
     IosxeRules,
     IosxeYang,
+    Printed,
     SchemaRules,
     YangProblem,
     load_yang,
+    serialized,
 )
 from lab.emulators.oper_iosxe_extract import native_intent
 from lab.emulators.oper_model import DeviceIntent
@@ -392,14 +394,14 @@ class IosxeDevice(NetconfDevice):
             self._prepare_intent()
             return None
 
-        def loaded(outcome: Callable[[], tuple[Element | YangProblem,
-                                               list[YangProblem] | None]]) -> None:
-            self.candidate = self._record(outcome())[0]
+        def loaded(outcome: Callable[[], Printed]) -> None:
+            self.candidate = self._record(yang.tree_of(str(work.tag), outcome()))[0]
             self._prepare_intent()
 
-        # the libyang pass (most of an edit's time) off the event loop: work is this
-        # request's own tree, nothing of the device's
-        return Deferred(work=lambda: yang.checked(work), then=loaded)
+        # the libyang pass (most of an edit's time) off the event loop, on text: no lxml
+        # tree is made or read on the worker thread
+        document = serialized(work)
+        return Deferred(work=lambda: yang.check_text(document), then=loaded)
 
     def _edited(self, store: Element, config: Element, default: Op) -> Element:
         rules = self._rules(store, config)

@@ -307,48 +307,59 @@ class IosxeYang:
 
     def parse(self, datastore: Element) -> Element | YangProblem:
         """Schema and type check of a datastore; the same data in schema order on success."""
-        return self._parsed(datastore, _document(datastore), validate=False)[0]
+        printed = self._printed(serialized(datastore), validate=False)
+        return self.tree_of(str(datastore.tag), printed)[0]
 
     def checked(self, datastore: Element) -> tuple[Element | YangProblem, list[YangProblem] | None]:
         """parse() and, in the same libyang pass, validate(): the second item is validate's
         answer when the data parses and passes libyang's validation too ([] or the name
         references the YANG misses), None when only the schema check was made (a candidate
         may be invalid until validate or commit: its errors are validate's to report)."""
-        document = _document(datastore)
-        parsed, validated = self._parsed(datastore, document, validate=True)
-        if isinstance(parsed, YangProblem) or not validated:
-            return self._parsed(datastore, document, validate=False)[0], None
-        return parsed, self._references(parsed)
+        return self.tree_of(str(datastore.tag), self.check_text(serialized(datastore)))
 
-    def _parsed(self, datastore: Element, document: str, *,
-                validate: bool) -> tuple[Element | YangProblem, bool]:
+    def check_text(self, document: str) -> "Printed":
+        """checked()'s libyang pass alone, from the serialized datastore (serialized()) to
+        libyang's printout: no lxml, so it may run on another thread than the event loop's
+        (lxml's parsers on a second thread read the first thread's name dictionary while it
+        grows: a parse there fails at random, or the process crashes)."""
+        printed = self._printed(document, validate=True)
+        if isinstance(printed.data, YangProblem) or not printed.validated:
+            return self._printed(document, validate=False)
+        return printed
+
+    def tree_of(self, tag: str, printed: "Printed"
+                ) -> tuple[Element | YangProblem, list[YangProblem] | None]:
+        """checked()'s answer from check_text's printout (on the thread that owns the trees)."""
+        if isinstance(printed.data, YangProblem):
+            return printed.data, None
+        result = etree.Element(tag)
+        if printed.data:
+            result.extend(children(etree.fromstring(f"<printed>{printed.data}</printed>")))
+        return result, (self._references(result) if printed.validated else None)
+
+    def _printed(self, document: str, *, validate: bool) -> "Printed":
         import libyang  # noqa: PLC0415
 
-        result = etree.Element(datastore.tag)
         if not document:
-            return result, False
+            return Printed("", validated=False)
         ctx, lock = self._libyang()
         with lock:
             try:
                 node = ctx.parse_data_mem(document, "xml", no_state=True, strict=True,
                                           parse_only=not validate)
             except libyang.LibyangError as exc:
-                return _problem(str(exc), "invalid-value"), False
+                return Printed(_problem(str(exc), "invalid-value"), validated=False)
             if node is None:
-                return result, False
+                return Printed("", validated=False)
             try:  # implicit defaults that validation adds are not printed (explicit mode)
-                printed = node.print_mem("xml", with_siblings=True, pretty=False)
+                text = node.print_mem("xml", with_siblings=True, pretty=False)
             finally:
                 node.free()
-        if isinstance(printed, bytes):
-            printed = printed.decode()
-        for item in children(etree.fromstring(f"<printed>{printed}</printed>")):
-            result.append(item)
-        return result, validate
+        return Printed(text.decode() if isinstance(text, bytes) else text, validated=validate)
 
     def validate(self, datastore: Element) -> list[YangProblem]:
         """Full validation (leafref, must, mandatory) and the references the YANG misses."""
-        outcome = self.context.validate(_document(datastore))
+        outcome = self.context.validate(serialized(datastore))
         problems = [_problem(text, "operation-failed") for text in outcome.errors]
         return problems or self._references(datastore)
 
@@ -359,7 +370,16 @@ class IosxeYang:
                 for text in dangling_references(native)]
 
 
-def _document(datastore: Element) -> str:
+@dataclass(frozen=True, slots=True)
+class Printed:
+    """libyang's printout of a datastore (schema order), or why it refused the data."""
+
+    data: str | YangProblem
+    validated: bool  # parsed with validation, and it passed
+
+
+def serialized(datastore: Element) -> str:
+    """The datastore's children serialized, as libyang reads them."""
     return "".join(etree.tostring(c, encoding="unicode") for c in children(datastore))
 
 
