@@ -64,6 +64,7 @@ from tasks.health import (
     summary_groups,
     wait_healthy,
 )
+from tasks.health_index import WaveIndex
 from tasks.health_reader import StateReader
 from tasks.validate_expect import GatewayExpect
 from tasks.validate_observed import DeviceReader, ReadError
@@ -134,6 +135,7 @@ class Deployer:
         self.say = say
         self.live = live
         self.prefixes = prefix_counts(fleet.compiled)
+        self._index: WaveIndex | None = None  # the waves' route and ping checks (deploy_waves)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -219,6 +221,7 @@ class Deployer:
 
     def deploy_waves(self, waves: Sequence[Wave]) -> Exit:
         began = time.monotonic()
+        self._index = WaveIndex(self.expected, {g: w.number for w in waves for g in w.gateways})
         try:
             for index, wave in enumerate(waves):
                 later = {g: w.number for w in waves[index + 1:] for g in w.gateways}
@@ -284,7 +287,7 @@ class Deployer:
         return Round(readers, unreachable)
 
     def _gate(self, wave: Wave, total: int, later: Mapping[str, int]) -> GateResult:
-        plan = gate_plan(self.expected, wave.gateways, later, self.fleet.emulated)
+        plan = gate_plan(self.expected, wave.gateways, later, self.fleet.emulated, self._index)
 
         def progress(attempt: int, checks: list[HealthCheck]) -> None:
             failing = [c.name for c in checks if c.failed]

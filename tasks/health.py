@@ -34,6 +34,7 @@ from nornir.core.task import Result, Task
 
 from drivers.nornir_connection import driver_for
 from tasks.health_checks import check_child_state, check_ike_state
+from tasks.health_index import WaveIndex
 from tasks.health_reader import NO_PING, NO_ROUTES, StateReader
 from tasks.validate import Observation, observe, probe_checks, state_checks
 from tasks.validate_checks import BGP_ESTABLISHED, CheckResult, Kind, Status, skipped
@@ -156,11 +157,14 @@ def _touching(gateways: Iterable[str], wave: frozenset[str]) -> bool:
 
 
 def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
-              later: Mapping[str, int], emulated: Collection[str] = ()) -> GatePlan:
+              later: Mapping[str, int], emulated: Collection[str] = (),
+              index: WaveIndex | None = None) -> GatePlan:
     """The checks of a wave (pure). `later`: gateways that change in a later wave -> its
     number; a check depending on one is deferred to that wave. `emulated`: the gateways that
-    are emulated devices (module doc)."""
+    are emulated devices (module doc). `index`: the deploy's route and ping checks sorted by
+    wave once (its numbers the waves `later` comes from), instead of walking them here."""
     mine = frozenset(wave)
+    number = index.numbers[next(iter(mine))] if index is not None and mine else 0
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
     neighbors: dict[str, dict[str, BgpExpect]] = {}
@@ -218,9 +222,17 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
         defer(CheckResult(Kind.BGP, b.gateway, str(b.address), Status.SKIP, "", "", b.sites,
                           tuple(sorted({b.gateway, b.peer_gateway})))
               for b in bgp if b.tunnel not in kept_names)
+        if index is None:
+            routes, pings = checked_now(Kind.ROUTE, exp.routes), checked_now(Kind.PING, exp.pings)
+        else:
+            share = index.share(name, number)
+            routes, pings = tuple(share.routes), tuple(share.pings)
+            for key, waiting in share.deferred.items():
+                tallies[key] = tallies.get(key, 0) + len(waiting)
+                seen.setdefault(key, []).extend(waiting)
         plan[name] = replace(
             exp, tunnels=tuple(keep), bgp=tuple(b for b in bgp if b.tunnel in kept_names),
-            routes=checked_now(Kind.ROUTE, exp.routes), pings=checked_now(Kind.PING, exp.pings))
+            routes=routes, pings=pings)
     bulk = tuple(sorted((Bulk(CheckStatus.SKIPPED, kind, _deferred_to(f"wave {wave}"), number,
                               frozenset(chain.from_iterable(seen[(kind, wave)])))
                          for (kind, wave), number in tallies.items()),
