@@ -332,9 +332,12 @@ class IosxeYang:
         """checked()'s answer from check_text's printout (on the thread that owns the trees)."""
         if isinstance(printed.data, YangProblem):
             return printed.data, None
-        result = etree.Element(tag)
-        if printed.data:
-            result.extend(children(etree.fromstring(f"<printed>{printed.data}</printed>")))
+        if tag.startswith("{"):
+            result = etree.Element(tag)
+            if printed.data:
+                result.extend(children(etree.fromstring(f"<p>{printed.data}</p>")))
+        else:  # the usual root: parsed as the printout's parent (nothing to move across)
+            result = etree.fromstring(f"<{tag}>{printed.data}</{tag}>")
         return result, (self._references(result) if printed.validated else None)
 
     def _printed(self, document: str, *, validate: bool) -> "Printed":
