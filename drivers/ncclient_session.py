@@ -13,8 +13,9 @@ ERRORS mode only checks the severity of the first error of a reply.
 import re
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ def pinned_host_key(target: DeviceTarget) -> str:
         "DCVPN_NO_HOST_KEY_CHECK=1")
 
 
-IDLE_TICK = 2.0  # seconds an idle session's reader threads wait before looking again
+IDLE_TICK = 2.0  # seconds one read of a session waits before looking again
+DEFAULT_REPLY_TIMEOUT = 60.0  # seconds, when connect is given none
 
 # ciphers offered first, before paramiko's own order (which starts with CTR + a separate HMAC):
 # AES-GCM encrypts and authenticates a packet in one call on both ends; a server without
@@ -118,14 +120,18 @@ def prefer_ciphers(transport: paramiko.Transport) -> None:
 
 
 class PromptSession(SSHSession):  # type: ignore[misc]
-    """An ncclient SSH session that sends each message from the calling thread.
+    """An ncclient SSH session without a reader thread: the thread that sends an RPC reads the
+    reply itself.
 
-    ncclient's session puts a message in a queue that its reader thread empties only between
-    two waits of up to 100 ms for incoming data: each RPC waited for that tick (about 100 ms
-    per RPC measured against the emulators, 16 ms at a 10 ms tick). Writing at once removes
-    the wait; with nothing to send, the reader thread (and paramiko's) need not wake ten
-    times a second either (a fleet deploy holds hundreds of sessions): they wake on data,
-    on close, or every IDLE_TICK.
+    ncclient's session reads in a thread of its own, which hands every reply over to the
+    waiting thread, and it sends a queued message only when that thread's wait of up to
+    100 ms ends (about 100 ms per RPC against the emulators). Here a message is written at
+    once from the calling thread, which then reads until its reply has arrived and been
+    delivered to the RPC by ncclient's listener (so the RPC's own wait returns at once).
+    A fleet run holds hundreds of sessions beside its workers: without the reader threads
+    each reply wakes one thread fewer (a 200-device deploy: some 11% less client CPU).
+    paramiko's transport thread still does the SSH side. Requests sent back to back
+    (execute_many) read their replies after the last one is sent.
     """
 
     parser: Any  # ncclient's DefaultXMLParser or SAXParser
@@ -133,6 +139,11 @@ class PromptSession(SSHSession):  # type: ignore[misc]
     def __init__(self, device_handler: Any) -> None:
         super().__init__(device_handler)
         self._send_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._answered: set[str] = set()  # message-ids of replies read, not yet collected
+        self._hello = False  # the server's hello has been read
+        self._pipelined = False
+        self.reply_timeout = DEFAULT_REPLY_TIMEOUT
 
     # ncclient makes the paramiko Transport inside connect() and starts it at once: this
     # setter is the one moment between the two (the cipher offer is fixed when it starts)
@@ -146,6 +157,14 @@ class PromptSession(SSHSession):  # type: ignore[misc]
             prefer_ciphers(transport)
         self.__dict__["_paramiko_transport"] = transport
 
+    @property
+    def connected(self) -> bool:
+        """ncclient's flag, and false as soon as the SSH channel or transport has closed (no
+        reader thread is there to notice the device hanging up)."""
+        channel, transport = self._channel, self.__dict__.get("_paramiko_transport")
+        return bool(self._connected and channel is not None and not channel.closed
+                    and transport is not None and transport.is_active())
+
     def send(self, message: str) -> None:
         if not self.connected:
             raise TransportError("Not connected to NETCONF server")
@@ -157,37 +176,67 @@ class PromptSession(SSHSession):  # type: ignore[misc]
         self.logger.info("Sending:\n%s", data)  # as ncclient logs it (drivers.redact masks)
         with self._send_lock:
             self._channel.sendall(data)
+        wanted = None if self._pipelined else message_id(message)
+        if wanted is not None:
+            self.read_replies((wanted,), self.reply_timeout)
 
     def connect(self, *args: Any, **kwargs: Any) -> None:
+        self.reply_timeout = float(kwargs.get("timeout") or DEFAULT_REPLY_TIMEOUT)
         super().connect(*args, **kwargs)
         self.transport.sock.settimeout(IDLE_TICK)  # paramiko's reader: 0.1 s by default
 
-    def run(self) -> None:
-        """ncclient's reader loop (Session.run) without its send queue, which send() does not
-        use, and without its 100 ms tick. It waits in the channel's recv, not in a select on
-        the channel: a channel that was asked for its file descriptor makes paramiko write to
-        a pipe (and the reader read it back) for every packet that arrives."""
+    def start(self) -> None:
+        """Where ncclient starts its reader thread, once it has sent its hello: read the
+        server's hello here (ncclient's capability exchange then finds it arrived)."""
         self._channel.settimeout(IDLE_TICK)
         try:
-            while True:
-                try:
-                    data = self._transport_read()
-                except TimeoutError:  # idle
-                    continue
-                if data:
-                    try:
-                        self.parser.parse(data)
-                    except SAXFilterXMLNotFoundError:  # as ncclient: back to DOM parsing
-                        self.parser = DefaultXMLParser(self)
-                        self.parser.parse(data)
-                elif self._closing.is_set():
-                    break  # the end of the session, expected
-                else:
-                    raise SessionCloseError(self._buffer.getvalue())
-        except Exception as exc:
-            self.logger.debug("Broke out of main loop, error=%r", exc)
+            self._read_until(lambda: self._hello, self.reply_timeout)
+        except Exception as exc:  # ncclient raises what its hello listener is told
             self._dispatch_error(exc)
-            self.close()
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Messages sent meanwhile do not wait for their replies (read_replies reads them)."""
+        self._pipelined = True
+        try:
+            yield
+        finally:
+            self._pipelined = False
+
+    def read_replies(self, ids: Collection[str], timeout: float) -> None:
+        """Read until the replies to these message-ids have arrived (each delivered to its
+        RPC); TimeoutExpiredError when they have not within `timeout` seconds."""
+        wanted = set(ids)
+        with self._read_lock:
+            self._read_until(lambda: wanted <= self._answered, timeout)
+            self._answered -= wanted
+
+    def _read_until(self, done: Callable[[], bool], timeout: float) -> None:
+        """Read and dispatch messages until done(); bounded by `timeout` (each read waits at
+        most IDLE_TICK). A broken session is closed, as ncclient's reader closes it. It reads
+        in the channel's recv, never in a select on the channel: a channel asked for its file
+        descriptor makes paramiko write to a pipe (to be read back) for every packet."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() >= deadline:
+                raise TimeoutExpiredError("ncclient timed out while waiting for an rpc reply.")
+            try:
+                data = self._transport_read()
+            except TimeoutError:  # nothing yet
+                continue
+            try:
+                if not data:
+                    raise SessionCloseError(self._buffer.getvalue())
+                try:
+                    self.parser.parse(data)
+                except SAXFilterXMLNotFoundError:  # as ncclient: back to DOM parsing
+                    self.parser = DefaultXMLParser(self)
+                    self.parser.parse(data)
+            except Exception as exc:
+                self.logger.debug("Broke out of reading, error=%r", exc)
+                self._dispatch_error(exc)
+                self.close()
+                raise
 
     def _dispatch_message(self, raw: str) -> None:
         """ncclient's dispatch, with the root element read from the start of the message: its
@@ -198,6 +247,11 @@ class PromptSession(SSHSession):  # type: ignore[misc]
             return
         self.logger.info("Received message from host")
         self.logger.debug("Received:\n%s", raw)
+        tag, attributes = root
+        if tag.rpartition("}")[2] == "hello":
+            self._hello = True
+        elif "message-id" in attributes:
+            self._answered.add(attributes["message-id"])
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
@@ -209,6 +263,16 @@ class PromptSession(SSHSession):  # type: ignore[misc]
 _ROOT_TAG = re.compile(r"""\s*(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*"""
                        r"""(<[^\s/>!?]+(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*/?>""",
                        re.DOTALL)
+
+
+# the message-id of an <rpc> (ncclient writes it as the rpc element's attribute)
+_MESSAGE_ID = re.compile(r"""<(?:[\w.-]+:)?rpc\s[^>]*?\bmessage-id\s*=\s*["']([^"']+)["']""")
+
+
+def message_id(message: str) -> str | None:
+    """The message-id of an <rpc> message; None for other messages (a hello)."""
+    found = _MESSAGE_ID.search(message, 0, 2000)
+    return found.group(1) if found else None
 
 
 def root_of(raw: str) -> tuple[str, dict[str, str]] | None:
@@ -382,12 +446,18 @@ def execute_many(session: Any, name: str, requests: list[Element | str]) -> list
     order, RFC 6241 4.1): one round trip instead of one each. For requests that do not
     depend on each other's outcome: all of them run, whatever the earlier ones answered.
     Transport failures become ConnectError; rpc-errors are left to the caller."""
+    transport = session._session
+    reads = isinstance(transport, PromptSession)
     session.async_mode = True
     try:
-        with _client_errors(name):
+        with _client_errors(name), (transport.pipelined() if reads else nullcontext()):
             operations = [session.rpc(request) for request in requests]
     finally:
         session.async_mode = False
+    if reads:
+        with _client_errors(name):
+            transport.read_replies([operation.id for operation in operations],
+                                   session.timeout)
     replies = []
     for operation in operations:
         if not operation.event.wait(session.timeout):

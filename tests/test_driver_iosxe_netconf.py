@@ -242,14 +242,17 @@ def test_a_native_diff_only_when_asked_and_the_session_without_nagle(
         sock = session.transport.sock
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
         assert sock.gettimeout() == IDLE_TICK
-        # the reader waits in the channel's recv: paramiko keeps no pipe to signal it through
+        # replies are read by the calling thread, in the channel's recv: no reader thread,
+        # and paramiko keeps no pipe to signal one through
+        assert not session.is_alive()
         assert session._channel._pipe is None
         # an AEAD cipher both ways (one call a packet), as offered first (CIPHERS_FIRST)
         transport = session.transport
         assert (transport.local_cipher, transport.remote_cipher) == (CIPHERS_FIRST[0],) * 2
         drv.discard()
-    session.join(timeout=2 * IDLE_TICK)  # closing the driver ends its reader
-    assert not session.is_alive()
+    # closing the driver ends the session and its SSH transport (and paramiko's thread)
+    transport.join(timeout=2 * IDLE_TICK)
+    assert not session.connected and not transport.is_alive()
     assert native_only.native == both.native and native_only.native
     assert native_only.unified == "" and both.unified.startswith("--- running\n")
 
