@@ -66,6 +66,7 @@ from drivers.errors import (
 )
 from drivers.iosxe_ssh_oper import device_state
 from drivers.iosxe_ssh_replace import intended_config, running_text
+from drivers.known_hosts import known_hosts
 from drivers.pem_legacy import encrypt_traditional, one_time_password
 from drivers.pki_section import hide_key
 from drivers.redact import guard_loggers, hide, redact
@@ -136,6 +137,8 @@ def native_diff(output: str) -> str:
 
 
 def known_host_names(host: str, port: int) -> tuple[str, ...]:
+    """The names paramiko's SSHClient (under netmiko) looks the device up by: `[host]:port`
+    alone unless port 22 (no fallback to the bare host, unlike the NETCONF drivers' check)."""
     return (host,) if port == 22 else (f"[{host}]:{port}",)
 
 
@@ -147,7 +150,7 @@ def require_known_host(target: DeviceTarget) -> str:
         raise ConnectError(f"{target.name}: known_hosts file {path} does not exist; add the "
                            f"device's host key {opt_out}")
     try:
-        keys = paramiko.HostKeys(str(path))
+        keys = known_hosts(path)
     except (OSError, paramiko.SSHException) as exc:
         raise ConnectError(f"{target.name}: cannot read known_hosts {path}: {exc}") from None
     names = known_host_names(target.host, target.port)

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import paramiko  # type: ignore[import-untyped]
@@ -40,6 +39,7 @@ from ncclient.transport.session import NetconfBase  # type: ignore[import-untype
 
 from drivers.base import DeviceTarget
 from drivers.errors import ConnectError, DriverError
+from drivers.known_hosts import known_host_names, known_hosts
 from drivers.redact import guard_loggers
 from tasks.semantic_diff import mask_secrets
 
@@ -48,34 +48,6 @@ Element = etree._Element
 # key types in the order they are preferred when known_hosts has several for one host
 HOST_KEY_PREFERENCE = ("ssh-ed25519", "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp384",
                        "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
-
-
-def known_host_names(host: str, port: int) -> tuple[str, ...]:
-    """How OpenSSH names the host in known_hosts: `[host]:port` unless port 22, then `host`."""
-    return (host,) if port == 22 else (f"[{host}]:{port}", host)
-
-
-_KNOWN_HOSTS: dict[tuple[str, int, int, int, int], paramiko.HostKeys] = {}
-_KNOWN_HOSTS_LOCK = threading.Lock()
-KNOWN_HOSTS_CACHED = 8  # files
-
-
-def known_hosts(path: Path) -> paramiko.HostKeys:
-    """The parsed known_hosts file, parsed again only when the file changed (its inode, size
-    or mtime): a fleet connects to hundreds of devices listed in one file, and parsing it
-    whole (every key) per connection cost more than the connections. Read-only use."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    with _KNOWN_HOSTS_LOCK:
-        found = _KNOWN_HOSTS.get(key)
-    if found is not None:
-        return found
-    parsed = paramiko.HostKeys(str(path))
-    with _KNOWN_HOSTS_LOCK:
-        if len(_KNOWN_HOSTS) >= KNOWN_HOSTS_CACHED:
-            _KNOWN_HOSTS.clear()
-        _KNOWN_HOSTS[key] = parsed
-    return parsed
 
 
 def pinned_host_key(target: DeviceTarget) -> str:

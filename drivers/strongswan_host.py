@@ -21,7 +21,7 @@ import paramiko  # type: ignore[import-untyped]
 
 from drivers.base import DeviceTarget
 from drivers.errors import ConnectError, DriverError
-from drivers.ncclient_session import known_host_names
+from drivers.known_hosts import known_host_names
 from drivers.redact import guard_loggers
 
 POLL = 0.01
