@@ -164,7 +164,7 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
     are emulated devices (module doc). `index`: the deploy's route and ping checks sorted by
     wave once (its numbers the waves `later` comes from), instead of walking them here."""
     mine = frozenset(wave)
-    number = index.numbers[next(iter(mine))] if index is not None and mine else 0
+    this_wave = index.numbers[next(iter(mine))] if index is not None and mine else 0
     plan: dict[str, GatewayExpect] = {}
     deferred: list[HealthCheck] = []
     neighbors: dict[str, dict[str, BgpExpect]] = {}
@@ -225,7 +225,7 @@ def gate_plan(expected: Mapping[str, GatewayExpect], wave: Collection[str],
         if index is None:
             routes, pings = checked_now(Kind.ROUTE, exp.routes), checked_now(Kind.PING, exp.pings)
         else:
-            share = index.share(name, number)
+            share = index.share(name, this_wave)
             routes, pings = tuple(share.routes), tuple(share.pings)
             for key, waiting in share.deferred.items():
                 tallies[key] = tallies.get(key, 0) + len(waiting)
