@@ -101,7 +101,7 @@ class PromptSession(SSHSession):  # type: ignore[misc]
     once from the calling thread, which then reads until its reply has arrived and been
     delivered to the RPC by ncclient's listener (so the RPC's own wait returns at once).
     A fleet run holds hundreds of sessions beside its workers: without the reader threads
-    each reply wakes one thread fewer (a 200-device deploy: some 11% less client CPU).
+    each reply wakes one thread fewer (a 200-device deploy: about 9% less client CPU).
     paramiko's transport thread still does the SSH side. Requests sent back to back
     (execute_many) read their replies after the last one is sent.
     """

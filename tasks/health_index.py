@@ -7,6 +7,7 @@ wave's plan walked all of them; this index walks them once for the whole deploy 
 each wave its share per gateway.
 """
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -44,7 +45,7 @@ class WaveIndex:
     def __init__(self, expected: Mapping[str, GatewayExpect], numbers: Mapping[str, int]
                  ) -> None:
         self.numbers = dict(numbers)
-        self._shares: dict[str, dict[int, Share]] = {}
+        self._shares: dict[str, defaultdict[int, Share]] = {}
         for name, exp in expected.items():
             self._place(name, Kind.ROUTE, exp.routes, _routes)
             self._place(name, Kind.PING, exp.pings, _pings)
@@ -52,24 +53,19 @@ class WaveIndex:
     def _place(self, name: str, kind: Kind, checks: Sequence[_Check],
                kept: Callable[[Share], list[_Check]]) -> None:
         number = self.numbers.get
-        shares = self._shares.setdefault(name, {})
+        shares = self._shares.setdefault(name, defaultdict(Share))
         for check in checks:
             gateways = check.gateways
             waves = [number(g, 0) for g in gateways]
-            last = max(waves)
+            last = max(waves, default=0)
             if not last:
                 continue  # no gateway of it changes: no wave checks it
-            share = shares.get(last)
-            if share is None:
-                share = shares[last] = Share()
-            kept(share).append(check)
+            kept(shares[last]).append(check)
             for wave in set(waves):
                 if 0 < wave < last:
-                    earlier = shares.get(wave)
-                    if earlier is None:
-                        earlier = shares[wave] = Share()
-                    earlier.deferred.setdefault((kind, last), []).append(gateways)
+                    shares[wave].deferred.setdefault((kind, last), []).append(gateways)
 
     def share(self, gateway: str, wave: int) -> Share:
         """gateway's route and ping checks as wave `wave` sees them (read-only)."""
-        return self._shares.get(gateway, {}).get(wave, NOTHING)
+        shares = self._shares.get(gateway)
+        return NOTHING if shares is None else shares.get(wave, NOTHING)  # get: adds nothing
