@@ -85,11 +85,11 @@ from drivers.ncclient_session import (
     execute_many,
 )
 from drivers.timers import device_timer
+from drivers.xml_parsing import untrusted_parser
 from inventory.model import Platform, Transport
 from tasks.semantic_diff import mask_secrets
 
 Element = etree._Element
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
 
 class PinnedIosxeHandler(IosxeDeviceHandler):  # type: ignore[misc]
@@ -132,7 +132,7 @@ def _matches(patterns: tuple[re.Pattern[str], ...], errors: list[DeviceError]) -
 
 def parse_config(config: str, name: str) -> Element:
     try:
-        root = etree.fromstring(config.encode(), _PARSER)
+        root = etree.fromstring(config.encode(), untrusted_parser())
     except etree.XMLSyntaxError as exc:
         raise LoadError(f"{name}: the candidate is not well-formed XML: {exc}") from None
     if root.tag != f"{{{NC_NS}}}config" or native_of(root) is None:
@@ -144,7 +144,7 @@ def parse_config(config: str, name: str) -> Element:
 def pretty(native: Element | None) -> str:
     if native is None:
         return ""
-    copy = etree.fromstring(etree.tostring(native), _PARSER)
+    copy = etree.fromstring(etree.tostring(native), untrusted_parser())
     etree.indent(copy, space="  ")
     return etree.tostring(copy, encoding="unicode") + "\n"
 

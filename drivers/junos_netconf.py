@@ -58,6 +58,7 @@ from drivers.ncclient_session import (
     strip_namespaces,
 )
 from drivers.timers import TimerKind, device_timer
+from drivers.xml_parsing import untrusted_parser
 from inventory.model import Platform, Transport
 from tasks.semantic_diff import mask_secrets
 
@@ -134,12 +135,11 @@ def config_format(config: str) -> str:
     return "text"
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
 
 
 def parse_configuration(config: str, name: str) -> Element:
     try:
-        root = etree.fromstring(config.encode(), _PARSER)
+        root = etree.fromstring(config.encode(), untrusted_parser())
     except etree.XMLSyntaxError as exc:
         raise LoadError(f"{name}: the candidate is not well-formed XML: {exc}") from None
     root = strip_namespaces(root)

@@ -41,6 +41,7 @@ from drivers.base import DeviceTarget
 from drivers.errors import ConnectError, DriverError
 from drivers.known_hosts import known_host_names, known_hosts
 from drivers.redact import guard_loggers
+from drivers.xml_parsing import own_dictionary, untrusted_parser
 from tasks.semantic_diff import mask_secrets
 
 Element = etree._Element
@@ -188,6 +189,7 @@ class PromptSession(SSHSession):  # type: ignore[misc]
         most IDLE_TICK). A broken session is closed, as ncclient's reader closes it. It reads
         in the channel's recv, never in a select on the channel: a channel asked for its file
         descriptor makes paramiko write to a pipe (to be read back) for every packet."""
+        own_dictionary()  # ncclient parses what arrives through parsers every thread shares
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() >= deadline:
@@ -268,6 +270,7 @@ def _open(options: dict[str, Any]) -> Any:
     emulators: twice in every connect (key exchange, authentication) and once in every close,
     so 94 ms per connect and 38 ms per close where the work took a few.
     """
+    own_dictionary()  # before ncclient builds its hello (drivers.xml_parsing)
     handler = manager.make_device_handler(options.pop("device_params"))
     manager_params = options.pop("manager_params")
     handler.add_additional_ssh_connect_params(options)
@@ -376,9 +379,6 @@ def as_received(root: Element) -> Element:
     return root
 
 
-_parsers = threading.local()  # an lxml parser is used by one thread at a time
-
-
 def document(reply: Any) -> Element:
     """The <rpc-reply> element of an ncclient reply (NCElement or RPCReply)."""
     if hasattr(reply, "find"):  # NCElement: its document's root ("." is cheaper than XPath)
@@ -386,11 +386,8 @@ def document(reply: Any) -> Element:
         if found is not None:
             root: Element = found
             return root
-    parser = getattr(_parsers, "parser", None)
-    if parser is None:  # a device's reply is not trusted: no entities, no network
-        parser = _parsers.parser = etree.XMLParser(resolve_entities=False, no_network=True,
-                                                   huge_tree=True)
-    root = etree.fromstring(str(reply).encode(), parser)
+    root = etree.fromstring(str(reply).encode(),
+                            untrusted_parser(remove_blank_text=False, huge_tree=True))
     return root
 
 

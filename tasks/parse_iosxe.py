@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 
+from drivers.xml_parsing import untrusted_parser
 from inventory.durations import format_duration
 from tasks.running_intent import (
     Intent,
@@ -440,8 +441,6 @@ def from_cli(cli: str) -> Intent:
 
 # ---- XML -------------------------------------------------------------------------------
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True,
-                          huge_tree=True)
 
 
 def _t(node: etree._Element, path: str) -> str | None:
@@ -551,7 +550,7 @@ def _xml_routing(o: IosxeObjects, native: etree._Element) -> None:
 
 def objects_from_xml(xml: str) -> IosxeObjects:
     try:
-        root = etree.fromstring(xml.encode(), _PARSER)
+        root = etree.fromstring(xml.encode(), untrusted_parser(huge_tree=True))
     except etree.XMLSyntaxError as exc:
         raise ParseError(f"not well-formed XML: {exc}") from None
     for node in root.iter():

@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 
+from drivers.xml_parsing import untrusted_parser
 from inventory.durations import format_duration
 from tasks.running_intent import (
     Intent,
@@ -322,8 +323,6 @@ def _owned(name: str) -> bool:
 
 # ---- XML -------------------------------------------------------------------------------
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True,
-                          huge_tree=True)
 
 
 def _local(root: etree._Element) -> etree._Element:
@@ -356,7 +355,7 @@ def _xml_filters(term: etree._Element) -> list[tuple[str, str]]:
 
 def objects_from_xml(xml: str) -> JunosObjects:
     try:
-        root = _local(etree.fromstring(xml.encode(), _PARSER))
+        root = _local(etree.fromstring(xml.encode(), untrusted_parser(huge_tree=True)))
     except etree.XMLSyntaxError as exc:
         raise ParseError(f"not well-formed XML: {exc}") from None
     if root.tag != "configuration":

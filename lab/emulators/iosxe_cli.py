@@ -14,11 +14,9 @@ import contextlib
 import hmac
 import itertools
 import logging
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn, TypeVar, cast
+from typing import NoReturn, cast
 
 import asyncssh
 from asyncssh.constants import FILEXFER_TYPE_DIRECTORY, FILEXFER_TYPE_REGULAR, FXF_WRITE
@@ -29,7 +27,7 @@ from lab.emulators.iosxe_cli_commands import SCP_DISABLED
 from lab.emulators.iosxe_cli_device import IosXeCliDevice, parse_url
 from lab.emulators.iosxe_cli_session import CliSession
 from lab.emulators.peers import PeerRegistry
-from lab.emulators.ssh_server import known_hosts_line, load_or_create_host_key, require_loopback
+from lab.emulators.ssh_server import LoopThread, load_or_create_host_key, require_loopback
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +35,6 @@ DEFAULT_VERSION = "17.15.1a"
 DEFAULT_USERNAME = "admin"  # the lab's credentials unless the user picks others
 DEFAULT_PASSWORD = "admin"
 READ_SIZE = 65536
-T = TypeVar("T")
 
 
 @dataclass
@@ -295,61 +292,6 @@ def serve_cli(host: str, port: int, username: str, password: str, state_dir: Pat
         asyncio.run(run())
 
 
-class CliServerThread:
-    """A CliServer on its own event loop in a daemon thread; every wait is bounded."""
-
+class CliServerThread(LoopThread[CliServer]):
     def __init__(self, server: CliServer) -> None:
-        self.server = server
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="emulator-iosxe-cli")
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.server.start())
-        except BaseException as exc:  # reported to the starting thread
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(self.server.stop())
-        self._loop.close()
-
-    def start(self, timeout: float = 10.0) -> "CliServerThread":
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise EmulatorError(f"emulator did not start within {timeout} s")
-        if self._error is not None:
-            raise EmulatorError(f"emulator failed to start: {self._error}") from self._error
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise EmulatorError(f"emulator did not stop within {timeout} s")
-
-    def __enter__(self) -> "CliServerThread":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def call(self, function: Callable[[IosXeCliDevice], T], timeout: float = 10.0) -> T:
-        """Run function(device) on the emulator's loop (tests read state without races)."""
-        async def run() -> T:
-            return function(self.server.device)
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
-
-    def known_hosts_line(self) -> str:
-        if self.server.host_key is None:
-            raise EmulatorError("server not started")
-        return known_hosts_line(self.server.host_key, self.server.host, self.server.port)
+        super().__init__(server, "emulator-iosxe-cli")

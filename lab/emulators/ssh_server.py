@@ -12,14 +12,15 @@ import ipaddress
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import asyncssh
 
+from drivers.xml_parsing import own_dictionary
 from lab.emulators.datastore import DeviceClock
 from lab.emulators.device import NetconfDevice
 from lab.emulators.errors import EmulatorError
@@ -239,18 +240,44 @@ def serve_netconf(platform: str, host: str, port: int, username: str, password: 
         asyncio.run(run())
 
 
-class ServerThread:
-    """A NetconfServer on its own event loop in a daemon thread; every wait is bounded."""
+T = TypeVar("T")
 
-    def __init__(self, server: NetconfServer) -> None:
+
+class HostedServer(Protocol):
+    host: str
+    host_key: asyncssh.SSHKey | None
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def device(self) -> Any: ...
+
+    def start(self) -> Awaitable[None]: ...
+
+    def stop(self) -> Awaitable[None]: ...
+
+
+S = TypeVar("S", bound=HostedServer)
+
+
+class LoopThread(Generic[S]):
+    """An emulator server on its own event loop in a daemon thread; every wait is bounded.
+
+    The thread takes an lxml string dictionary of its own before the server builds its device
+    (drivers.xml_parsing.own_dictionary): its first element would otherwise tie its dictionary
+    to the main thread's, which the main thread writes while it parses the emulator's replies.
+    """
+
+    def __init__(self, server: S, name: str) -> None:
         self.server = server
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"emulator-{server.platform}")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
 
     def _run(self) -> None:
+        own_dictionary()
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self.server.start())
@@ -263,7 +290,7 @@ class ServerThread:
         self._loop.run_until_complete(self.server.stop())
         self._loop.close()
 
-    def start(self, timeout: float = 10.0) -> "ServerThread":
+    def start(self, timeout: float = 10.0) -> Self:
         self._thread.start()
         if not self._ready.wait(timeout):
             raise EmulatorError(f"emulator did not start within {timeout} s")
@@ -278,7 +305,7 @@ class ServerThread:
             if self._thread.is_alive():
                 raise EmulatorError(f"emulator did not stop within {timeout} s")
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -288,7 +315,18 @@ class ServerThread:
     def port(self) -> int:
         return self.server.port
 
+    def call(self, function: Callable[[Any], T], timeout: float = 10.0) -> T:
+        """Run function(device) on the emulator's loop (tests read state without races)."""
+        async def run() -> T:
+            return function(self.server.device)
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
     def known_hosts_line(self) -> str:
         if self.server.host_key is None:
             raise EmulatorError("server not started")
         return known_hosts_line(self.server.host_key, self.server.host, self.server.port)
+
+
+class ServerThread(LoopThread[NetconfServer]):
+    def __init__(self, server: NetconfServer) -> None:
+        super().__init__(server, f"emulator-{server.platform}")

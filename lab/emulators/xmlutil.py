@@ -4,19 +4,17 @@ import copy
 
 from lxml import etree
 
+from drivers.xml_parsing import untrusted_parser
+
 NC_NS = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 Element = etree._Element
-
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=False,
-)
 
 
 def parse(data: bytes | str) -> Element:
     """Parse untrusted XML (no entities, no network); raises etree.XMLSyntaxError."""
     raw = data.encode() if isinstance(data, str) else data
-    return etree.fromstring(raw, _PARSER)
+    return etree.fromstring(raw, untrusted_parser())
 
 
 def _local(name: str) -> str:
