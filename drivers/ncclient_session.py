@@ -40,6 +40,7 @@ from ncclient.transport.session import NetconfBase  # type: ignore[import-untype
 from drivers.base import DeviceTarget
 from drivers.errors import ConnectError, DriverError
 from drivers.known_hosts import known_host_names, known_hosts
+from drivers.netconf_frames import FrameReader
 from drivers.redact import guard_loggers
 from drivers.xml_parsing import own_dictionary, untrusted_parser
 from tasks.semantic_diff import mask_secrets
@@ -113,6 +114,7 @@ class PromptSession(SSHSession):  # type: ignore[misc]
         super().__init__(device_handler)
         self._send_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._frames = FrameReader()
         self._answered: set[str] = set()  # message-ids of replies read, not yet collected
         self._hello = False  # the server's hello has been read
         self._pipelined = False
@@ -200,17 +202,25 @@ class PromptSession(SSHSession):  # type: ignore[misc]
                 continue
             try:
                 if not data:
-                    raise SessionCloseError(self._buffer.getvalue())
-                try:
-                    self.parser.parse(data)
-                except SAXFilterXMLNotFoundError:  # as ncclient: back to DOM parsing
-                    self.parser = DefaultXMLParser(self)
-                    self.parser.parse(data)
+                    raise SessionCloseError(self._frames.pending.decode(errors="replace"))
+                self._receive(data)
             except Exception as exc:
                 self.logger.debug("Broke out of reading, error=%r", exc)
                 self._dispatch_error(exc)
                 self.close()
                 raise
+
+    def _receive(self, data: bytes) -> None:
+        """Messages out of the bytes, each dispatched; a SAX parser that ncclient set for a
+        filtered RPC reads them itself (none of the drivers' RPCs asks for one)."""
+        if type(self.parser) is not DefaultXMLParser:
+            try:
+                self.parser.parse(data)
+                return
+            except SAXFilterXMLNotFoundError:  # as ncclient: back to DOM parsing
+                self.parser = DefaultXMLParser(self)
+        for message in self._frames.feed(data, chunked=self._base == NetconfBase.BASE_11):
+            self._dispatch_message(message)
 
     def _dispatch_message(self, raw: str) -> None:
         """ncclient's dispatch, with the root element read from the start of the message: its
