@@ -145,17 +145,18 @@ class Lab:
 
     def candidate_released(self, name: str) -> bool:
         """Nothing of a deploy left in the device's candidate, and its lock free."""
-        store = self.threads[name].server.device.store  # type: ignore[attr-defined]
         with self.session(name) as m:
             m.rpc("<lock-configuration/>")  # raises while another session holds it
             m.rpc("<unlock-configuration/>")
-        return not store.candidate_modified()
+        modified: bool = self.threads[name].call(lambda d: d.store.candidate_modified())
+        return not modified
 
     def committed_in_device(self, name: str) -> str:
         """The running configuration straight from the emulator (when SSH is cut off)."""
         from lxml import etree
-        store = self.threads[name].server.device.store  # type: ignore[attr-defined]
-        return etree.tostring(store.running, encoding="unicode")
+        running: str = self.threads[name].call(
+            lambda d: etree.tostring(d.store.running, encoding="unicode"))
+        return running
 
     def cut_off(self, name: str) -> None:
         """The device stops answering: listener closed, sessions dropped, timers kept."""
