@@ -116,6 +116,7 @@ class PromptSession(SSHSession):  # type: ignore[misc]
         self._read_lock = threading.Lock()
         self._frames = FrameReader()
         self._answered: set[str] = set()  # message-ids of replies read, not yet collected
+        self._abandoned: set[str] = set()  # message-ids whose wait timed out
         self._hello = False  # the server's hello has been read
         self._pipelined = False
         self.reply_timeout = DEFAULT_REPLY_TIMEOUT
@@ -183,8 +184,13 @@ class PromptSession(SSHSession):  # type: ignore[misc]
         RPC); TimeoutExpiredError when they have not within `timeout` seconds."""
         wanted = set(ids)
         with self._read_lock:
-            self._read_until(lambda: wanted <= self._answered, timeout)
-            self._answered -= wanted
+            try:
+                self._read_until(lambda: wanted <= self._answered, timeout)
+            except TimeoutExpiredError:  # a reply that comes later is not kept for anyone
+                self._abandoned |= wanted - self._answered
+                raise
+            finally:
+                self._answered -= wanted
 
     def _read_until(self, done: Callable[[], bool], timeout: float) -> None:
         """Read and dispatch messages until done(); bounded by `timeout` (each read waits at
@@ -235,7 +241,11 @@ class PromptSession(SSHSession):  # type: ignore[misc]
         if tag.rpartition("}")[2] == "hello":
             self._hello = True
         elif "message-id" in attributes:
-            self._answered.add(attributes["message-id"])
+            ident = attributes["message-id"]
+            if ident in self._abandoned:
+                self._abandoned.discard(ident)
+            else:
+                self._answered.add(ident)
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

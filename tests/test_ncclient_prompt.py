@@ -234,6 +234,17 @@ def test_a_reply_that_does_not_come_is_a_timeout_within_the_bound() -> None:
     assert made.connected  # a slow device, not a broken session
 
 
+def test_a_reply_after_its_timeout_is_not_kept() -> None:
+    made, channel, listener = reading(timeout=0.2)
+    with pytest.raises(TimeoutExpiredError):
+        made.send(rpc("slow"))
+    made.reply_timeout = 5.0
+    channel.replies = [reply("slow") + reply("next")]  # the late reply, then the next one
+    made.send(rpc("next"))
+    assert [ident for _, ident, _ in listener.seen] == ["slow", "next"]
+    assert made._answered == set() and made._abandoned == set()
+
+
 def test_a_session_the_device_hangs_up_is_closed_and_its_listeners_told() -> None:
     made, channel, listener = reading()
     channel.replies = [b""]  # end of file
