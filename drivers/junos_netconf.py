@@ -135,8 +135,6 @@ def config_format(config: str) -> str:
     return "text"
 
 
-
-
 def parse_configuration(config: str, name: str) -> Element:
     try:
         root = etree.fromstring(config.encode(), untrusted_parser())

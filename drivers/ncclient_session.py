@@ -226,7 +226,7 @@ class PromptSession(SSHSession):  # type: ignore[misc]
             except SAXFilterXMLNotFoundError:  # as ncclient: back to DOM parsing
                 self.parser = DefaultXMLParser(self)
         for message in self._frames.feed(data, chunked=self._base == NetconfBase.BASE_11):
-            self._dispatch_message(message)
+            self._dispatch_message(message.decode().strip())
 
     def _dispatch_message(self, raw: str) -> None:
         """ncclient's dispatch, with the root element read from the start of the message: its

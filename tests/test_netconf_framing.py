@@ -8,8 +8,6 @@ from lab.emulators.netconf_framing import (
     Deframer,
     encode_chunked,
     encode_eom,
-    split_chunked,
-    split_eom,
 )
 
 RPC = b'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get/></rpc>'
@@ -17,9 +15,9 @@ RPC = b'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><get
 
 def test_eom_round_trip_and_rest() -> None:
     data = encode_eom(RPC) + encode_eom(b"<x/>") + b"<partial"
-    messages, rest = split_eom(data)
-    assert messages == [RPC, b"<x/>"]
-    assert rest == b"<partial"
+    deframer = Deframer()
+    assert deframer.feed(data) == [RPC, b"<x/>"]
+    assert deframer.pending == b"<partial"
 
 
 def test_eom_marker_split_across_reads() -> None:
@@ -37,9 +35,9 @@ def test_chunked_encoding_matches_rfc6242_example() -> None:
 @pytest.mark.parametrize("chunk_size", [1, 3, 7, 64, 65536])
 def test_chunked_round_trip_any_chunk_size(chunk_size: int) -> None:
     wire = encode_chunked(RPC, chunk_size) + encode_chunked(b"<b/>", chunk_size)
-    messages, rest = split_chunked(wire)
-    assert messages == [RPC, b"<b/>"]
-    assert rest == b""
+    deframer = Deframer(chunked=True)
+    assert deframer.feed(wire) == [RPC, b"<b/>"]
+    assert deframer.pending == b""
 
 
 def test_chunked_fed_byte_by_byte() -> None:
@@ -51,15 +49,15 @@ def test_chunked_fed_byte_by_byte() -> None:
 
 def test_chunked_incomplete_message_is_kept() -> None:
     wire = encode_chunked(RPC, 10)
-    messages, rest = split_chunked(wire[:-2])
-    assert messages == []
-    assert rest == wire[:-2]
+    deframer = Deframer(chunked=True)
+    assert deframer.feed(wire[:-2]) == []
+    assert deframer.pending == RPC + b"\n#"  # every chunk read, the end mark begun
+    assert deframer.feed(wire[-2:]) == [RPC]
 
 
 def test_chunk_data_may_contain_eom_and_hash_lines() -> None:
     payload = b"<a>" + EOM + b"\n##\n</a>"
-    messages, _ = split_chunked(encode_chunked(payload))
-    assert messages == [payload]
+    assert Deframer(chunked=True).feed(encode_chunked(payload)) == [payload]
 
 
 @pytest.mark.parametrize("bad", [
@@ -69,10 +67,11 @@ def test_chunk_data_may_contain_eom_and_hash_lines() -> None:
     b"\n#x\n",            # not a number
     b"\n##\n",            # end-of-chunks before any chunk
     b"\n#12345678901\n",  # more than 10 digits
+    b"\n#4294967296\n",   # over RFC 6242's largest chunk
 ])
 def test_chunked_rejects_malformed_framing(bad: bytes) -> None:
     with pytest.raises(FramingError):
-        split_chunked(bad)
+        Deframer(chunked=True).feed(bad)
 
 
 def test_switch_to_chunked_after_hello() -> None:
