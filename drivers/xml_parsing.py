@@ -25,8 +25,7 @@ def untrusted_parser(*, remove_blank_text: bool = True, huge_tree: bool = False
                      ) -> etree.XMLParser:
     """The calling thread's parser for XML from a device or a file: no entities, no network."""
     parsers: dict[tuple[bool, bool], etree.XMLParser] | None = getattr(_local, "parsers", None)
-    if parsers is None:
-        own_dictionary()
+    if parsers is None:  # a new parser's first parse gives a thread without one a dictionary
         parsers = _local.parsers = {}
     key = (remove_blank_text, huge_tree)
     parser = parsers.get(key)
