@@ -111,7 +111,7 @@ SECRET_PATTERNS = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"(?P<key><(?P<tag>key|secret|ascii-text|pre-shared-key|password|passphrase)>)"
     r"(?P<value>[^<]+)(?=</(?P=tag)>)",
     r"(?P<key>(?<![\w-])pre-shared-key\s+(?:(?:local|remote)\s+)?(?:[0-9]\s+)?)"
-    r"(?!ascii-text|hexadecimal)(?P<value>[^\s<]+)",
+    r"(?!ascii-text|hexadecimal|\{)(?P<value>[^\s<]+)",  # JunOS `pre-shared-key {` opens
     r"(?P<key>(?<![\w</-])(?:secret|ascii-text|hexadecimal|password|passphrase)(?![\w>-])"
     r"(?:\s*=\s*|\s+)(?:[0-9]\s+)?)(?P<value>[^\s<]+)",
     r"(?P<key>^\s*key\s+(?:[0-9]\s+)?)(?P<value>\S+)",

@@ -142,6 +142,10 @@ def test_missing_old_output_is_a_usage_error(tmp_path: Path,
     ("<pre-shared-key><ascii-text>k</ascii-text></pre-shared-key>",
      "<pre-shared-key><ascii-text><masked></ascii-text></pre-shared-key>"),
     ("secret-key-file x", "secret-key-file x"),
+    # a JunOS hierarchy opening is no value: its ascii-text line below holds the secret
+    ("+              pre-shared-key {", "+              pre-shared-key {"),
+    ('+                  ascii-text "$9$abc"; ## SECRET-DATA',
+     "+                  ascii-text <masked> ## SECRET-DATA"),
 ])
 def test_mask_secrets(text: str, masked: str) -> None:
     assert mask_secrets(text) == masked
