@@ -13,8 +13,10 @@ health across both ends of every tunnel the wave touches, and confirm or roll ba
         a check fails -> roll back every gateway of the wave (with --rollback-all also the
                          earlier, confirmed waves), stop, exit 1 naming the failed checks
       confirm every gateway of the wave (--no-auto-confirm: leave them pending, go on, and
-      record them for `dcvpn confirm` / `dcvpn rollback`)
-        a timer already ran out on one -> roll back the others of the wave, exit 1
+      record them for `dcvpn confirm` / `dcvpn rollback`), while the next wave commits: the
+      wave passed its gate, its confirm needs nothing of the next wave
+        a timer already ran out on one -> roll back the others of the wave and the next
+                                          wave's fresh commits, exit 1
 
 Earlier confirmed waves stay as they are when a later wave fails (they passed their own gate;
 undoing them is --rollback-all), so a failed deploy leaves the fabric as it was before the
@@ -22,8 +24,10 @@ failed wave. A tunnel whose other end changes in a later wave is checked in that
 """
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +74,16 @@ from tasks.validate_expect import GatewayExpect
 from tasks.validate_observed import DeviceReader, ReadError
 
 Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Healthy:
+    """A wave that passed its gate, its confirm still to run (beside the next wave's commit)."""
+
+    wave: Wave
+    record: WaveRecord
+    committed: tuple[str, ...]
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +150,26 @@ class Deployer:
         self.live = live
         self.prefixes = prefix_counts(fleet.compiled)
         self._index: WaveIndex | None = None  # the waves' route and ping checks (deploy_waves)
+        self._held_lines = threading.local()  # lines of a confirm beside a commit (_say)
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _say(self, line: str) -> None:
+        """say(), or kept on the thread that confirms beside a commit: its lines are said
+        once the commit has run, not mixed into the commit's."""
+        held: list[str] | None = getattr(self._held_lines, "lines", None)
+        if held is None:
+            self.say(line)
+        else:
+            held.append(line)
+
+    def _confirm_beside(self, healthy: Healthy) -> tuple[Exit, list[str]]:
+        lines: list[str] = []
+        self._held_lines.lines = lines
+        try:
+            return self._confirm_wave(healthy), lines
+        finally:
+            del self._held_lines.lines
 
     def _results(self, names: Collection[str], task: Callable[..., Result],
                  **kwargs: Any) -> dict[str, Result]:
@@ -223,22 +255,34 @@ class Deployer:
         began = time.monotonic()
         self._index = WaveIndex(self.expected, {g: w.number for w in waves for g in w.gateways})
         try:
+            healthy: Healthy | None = None
             for index, wave in enumerate(waves):
                 later = {g: w.number for w in waves[index + 1:] for g in w.gateways}
-                code = self._wave(wave, self.run.waves[index], len(waves), later)
+                code, healthy = self._wave(wave, self.run.waves[index], len(waves), later,
+                                           healthy)
                 if code is not Exit.OK:
                     return code
-            return Exit.OK
+            return self._confirm_wave(healthy) if healthy is not None else Exit.OK
         finally:
             self.run.timings["waves"] = time.monotonic() - began
 
-    def _commit(self, wave: Wave) -> tuple[list[str], dict[str, str], dict[str, str]]:
-        """(committed, failed -> error, lost -> error) of one wave's commits."""
+    def _commit(self, wave: Wave, earlier: Healthy | None = None
+                ) -> tuple[tuple[list[str], dict[str, str], dict[str, str]], Exit]:
+        """((committed, failed -> error, lost -> error), earlier's confirm) of one wave's
+        commits, the healthy wave before confirmed meanwhile (Exit.OK without one)."""
         started = time.time()
-        results = self._results(wave.gateways, commit_device,
-                                confirm_timeout=self.options.confirm_timeout,
-                                secrets_dir=self.options.secrets_dir,
-                                pki_dir=self.options.pki_dir)
+        confirmed = Exit.OK
+        if earlier is None:
+            results = self._commit_results(wave)
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="dcvpn-confirm") as pool:
+                confirming = pool.submit(self._confirm_beside, earlier)
+                try:
+                    results = self._commit_results(wave)
+                finally:
+                    confirmed, lines = confirming.result()
+                    for line in lines:
+                        self.say(line)
         committed: list[str] = []
         failed: dict[str, str] = {}
         lost: dict[str, str] = {}
@@ -260,7 +304,12 @@ class Deployer:
             record.tokens = self._tokens(name)
             committed.append(name)
             self.say(f"  {name}: committed, confirm timer {armed}s")
-        return committed, failed, lost
+        return (committed, failed, lost), confirmed
+
+    def _commit_results(self, wave: Wave) -> dict[str, Result]:
+        return self._results(wave.gateways, commit_device,
+                             confirm_timeout=self.options.confirm_timeout,
+                             secrets_dir=self.options.secrets_dir, pki_dir=self.options.pki_dir)
 
     def _read_round(self, plan: GatePlan) -> Round:
         readers: dict[str, DeviceReader | None] = {}
@@ -297,32 +346,46 @@ class Deployer:
         return wait_healthy(plan, lambda: self._read_round(plan), self.prefixes,
                             self.options.settle, self.options.interval, progress)
 
-    def _wave(self, wave: Wave, record: WaveRecord, total: int,
-              later: Mapping[str, int]) -> Exit:
+    def _wave(self, wave: Wave, record: WaveRecord, total: int, later: Mapping[str, int],
+              earlier: Healthy | None = None) -> tuple[Exit, Healthy | None]:
+        """Commit, gate; the confirm is left to the caller (the Healthy answered), which runs
+        it beside the next wave's commit. `earlier`: the wave before, to confirm now."""
         where = (f"canary {wave.gateways[0]}" if wave.kind == "canary" else "first" if
                  wave.kind == "first" else f"region {wave.region or '(none)'}")
         self.say(f"wave {wave.number}/{total} ({where}): committing "
                  f"{', '.join(wave.gateways)}")
         began = time.monotonic()
-        committed, failed, lost = self._commit(wave)
+        (committed, failed, lost), confirmed = self._commit(wave, earlier)
         record.timings["commit"] = time.monotonic() - began
-        if failed or lost:
+        if failed or lost or confirmed is not Exit.OK:
             for name, text in failed.items():
                 self._device(name).outcome = Outcome.FAILED
                 self._device(name).errors.append(text)
             for name, text in lost.items():
                 self._lost(name, text)
+        if confirmed is not Exit.OK and earlier is not None:  # the wave before failed to
+            if committed:                                     # confirm: stop here
+                self.say(f"wave {wave.number}/{total}: wave {earlier.wave.number} could not "
+                         "be confirmed: this wave's commits go back")
+            code = max(confirmed, self._rollback(self._pending()))
+            record.outcome = "rolled-back" if committed else "failed" if failed or lost \
+                else "not-run"
+            cause = (self.run.errors.pop() if self.run.errors else
+                     f"wave {earlier.wave.number} could not be confirmed")
+            self._fail(f"{cause}; wave {wave.number}, committed meanwhile, was rolled back too")
+            return code, None
+        if failed or lost:
             self._rollback(self._pending())
             self._undo_earlier()
             record.outcome = "failed"
             self._fail(f"wave {wave.number}: commit failed on "
                        f"{', '.join(sorted({*failed, *lost}))}; the wave was rolled back, "
                        f"{self._earlier()}")
-            return Exit.DEVICE
+            return Exit.DEVICE, None
         if not committed:
             record.outcome = "unchanged"
             self.say(f"wave {wave.number}/{total}: nothing left to change")
-            return Exit.OK
+            return Exit.OK, None
         began = time.monotonic()
         gate = self._gate(wave, total, later)
         record.timings["health"] = time.monotonic() - began
@@ -336,7 +399,7 @@ class Deployer:
             self._fail(f"wave {wave.number}: lost {', '.join(sorted(gate.unreachable))} after "
                        "the commit (its confirm timer rolls it back); the others were rolled "
                        f"back, {self._earlier()}")
-            return Exit.DEVICE
+            return Exit.DEVICE, None
         if not gate.healthy:
             names = [c.name for c in gate.failed]
             for check in gate.failed:
@@ -346,7 +409,7 @@ class Deployer:
             self._fail(f"wave {wave.number}: {len(names)} health check(s) failed after "
                        f"{gate.seconds:.0f}s: {', '.join(names)}; the wave was rolled back, "
                        f"{self._earlier()}")
-            return max(code, Exit.FAILED)
+            return max(code, Exit.FAILED), None
         counts = gate.counts()
         self.say(f"wave {wave.number}/{total}: healthy ({counts['pass']} passed, "
                  f"{counts['skipped']} skipped, {counts['not-applicable']} not applicable)")
@@ -356,11 +419,12 @@ class Deployer:
                      f"{', '.join(unchecked)}")
         if not self.options.auto_confirm:
             record.outcome = "committed"
-            return Exit.OK
-        return self._confirm_wave(wave, record, committed, total)
+            return Exit.OK, None
+        return Exit.OK, Healthy(wave, record, tuple(committed), total)
 
-    def _confirm_wave(self, wave: Wave, record: WaveRecord, committed: Sequence[str],
-                      total: int) -> Exit:
+    def _confirm_wave(self, healthy: Healthy) -> Exit:
+        wave, record, committed, total = (healthy.wave, healthy.record, healthy.committed,
+                                          healthy.total)
         began = time.monotonic()
         results = self._results(committed, confirm_device)
         record.timings["confirm"] = time.monotonic() - began
@@ -383,7 +447,7 @@ class Deployer:
                 device.outcome = Outcome.FAILED
         if not trouble:
             record.outcome = "confirmed"
-            self.say(f"wave {wave.number}/{total}: confirmed {', '.join(committed)}")
+            self._say(f"wave {wave.number}/{total}: confirmed {', '.join(committed)}")
             return Exit.OK
         code = self._rollback(self._confirmed_in(committed), confirmed=True)
         record.outcome = "rolled-back"
@@ -431,7 +495,7 @@ class Deployer:
         """Roll back these gateways; OK when every one is back where it was."""
         if not names:
             return Exit.OK
-        self.say(f"rolling back {', '.join(sorted(names))}")
+        self._say(f"rolling back {', '.join(sorted(names))}")
         code = Exit.OK
         for name, result in self._results(names, rollback_device).items():
             device = self._device(name)

@@ -380,8 +380,8 @@ def test_a_device_lost_after_commit_is_left_to_its_timer_and_the_others_roll_bac
     before = {gw: lab.running(gw) for gw in GATEWAYS}
     original = deploy_flow.Deployer._commit
 
-    def commit_then_lose_dp2(self: deploy_flow.Deployer, wave: Any) -> Any:
-        found = original(self, wave)
+    def commit_then_lose_dp2(self: deploy_flow.Deployer, wave: Any, *rest: Any) -> Any:
+        found = original(self, wave, *rest)
         lab.cut_off("dp2-gw1")
         return found
 
@@ -409,8 +409,8 @@ def test_rollback_all_also_undoes_the_confirmed_canary_when_a_later_wave_fails(
     before = {gw: lab.running(gw) for gw in GATEWAYS}
     original = deploy_flow.Deployer._commit
 
-    def lose_dp3_in_wave_2(self: deploy_flow.Deployer, wave: Any) -> Any:
-        found = original(self, wave)
+    def lose_dp3_in_wave_2(self: deploy_flow.Deployer, wave: Any, *rest: Any) -> Any:
+        found = original(self, wave, *rest)
         if wave.number == 2:
             lab.cut_off("dp3-gw1")
         return found
@@ -425,6 +425,42 @@ def test_rollback_all_also_undoes_the_confirmed_canary_when_a_later_wave_fails(
     assert "earlier waves were rolled back too (--rollback-all)" in report["message"]
     for gw in ("dp1-gw1", "dp2-gw1"):
         assert lab.running(gw) == before[gw] and not lab.pending(gw)
+
+
+def test_a_wave_that_cannot_be_confirmed_takes_back_the_next_wave_committed_meanwhile(
+        fast_lab: Lab, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The canary's confirm runs while wave 2 commits: the canary lost after its gate cannot
+    be confirmed, so wave 2's fresh commits go back too and the run stops."""
+    lab = fast_lab
+    before = {gw: lab.running(gw) for gw in GATEWAYS}
+    original = deploy_flow.Deployer._gate
+
+    def lose_the_canary_after_its_gate(self: deploy_flow.Deployer, wave: Any,
+                                       *rest: Any) -> Any:
+        found = original(self, wave, *rest)
+        if wave.number == 1:
+            lab.cut_off("dp1-gw1")
+        return found
+
+    monkeypatch.setattr(deploy_flow.Deployer, "_gate", lose_the_canary_after_its_gate)
+    code, report = lab.deploy("--canary", "dp1", "--workers", "2", "--confirm-timeout", "120",
+                              "--settle", "3")
+    assert code == Exit.DEVICE
+    assert [w["outcome"] for w in report["waves"]] == ["rolled-back", "rolled-back"]
+    assert outcomes(report) == {"dp1-gw1": "unreachable", "dp2-gw1": "rolled-back",
+                                "dp3-gw1": "rolled-back"}
+    assert report["devices"]["dp2-gw1"]["armed_seconds"] == 120  # it was committed
+    assert "could not confirm dp1-gw1" in report["message"]
+    assert "wave 2, committed meanwhile, was rolled back too" in report["message"]
+    lost = report["devices"]["dp1-gw1"]["errors"]
+    assert any("its confirm timer (120s) rolls it back" in e for e in lost)
+    for gw in ("dp2-gw1", "dp3-gw1"):
+        assert lab.running(gw) == before[gw] and not lab.pending(gw)
+    err = capsys.readouterr().err
+    # the canary's lines come after wave 2's commit has run, not mixed into its lines
+    assert err.index("wave 2/2 (region eu): committing") < err.index(
+        "wave 2/2: wave 1 could not be confirmed") < err.index("rolling back dp2-gw1, dp3-gw1")
 
 
 def test_a_lock_held_elsewhere_is_a_clear_error_and_nothing_changes(lab: Lab) -> None:
@@ -468,8 +504,8 @@ def test_the_diff_candidate_is_committed_as_loaded_and_later_waves_are_released_
     before = {gw: lab.running(gw) for gw in GATEWAYS}
     original = deploy_flow.Deployer._commit
 
-    def lose_the_canary(self: deploy_flow.Deployer, wave: Any) -> Any:
-        found = original(self, wave)
+    def lose_the_canary(self: deploy_flow.Deployer, wave: Any, *rest: Any) -> Any:
+        found = original(self, wave, *rest)
         lab.cut_off("dp1-gw1")
         return found
 
