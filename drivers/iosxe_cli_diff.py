@@ -30,6 +30,7 @@ class LeafLine(NamedTuple):  # a tuple: built, hashed and compared in C (thousan
     words: tuple[str, ...]  # containers below the last entry, then the leaf
     value: str
     secret: bool
+    top: str  # the top-level statement the line belongs to (header[0], else the first word)
 
     def show(self) -> str:
         value = MASK if self.secret and self.value else self.value
@@ -62,7 +63,8 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
             spelled = words if words and (words[-1], name) in UNNAMED_LEAVES else \
                 (*words, name)
             out.append(LeafLine(header, spelled, (item.text or "").strip(),
-                                name in SECRET_LEAVES))
+                                name in SECRET_LEAVES,
+                                header[0] if header else spelled[0] if spelled else ""))
             return
         here = (*path, name)
         keys = keys_of(here, item)
@@ -80,7 +82,7 @@ def leaf_lines(native: Element, skip: frozenset[str] = frozenset()) -> Iterator[
             entry = (*header, _entry_header(here, words, item, key_values(here, item)))
             children = [(c, n) for c, n in named if n not in keys]
             if not children:
-                out.append(LeafLine(entry, (), "", False))
+                out.append(LeafLine(entry, (), "", False, entry[0]))
             for child, child_name in children:
                 visit(child, child_name, here, entry, ())
             lines = tuple(out[start:])
@@ -110,14 +112,21 @@ def cli_diff(running: Element, candidate: Element) -> str:
     new = [line for line in after if line not in kept_before]
     if not gone and not new:
         return ""
-    order = {top: rank for rank, top in enumerate(dict.fromkeys(map(_top, before + after)))}
-    changes = sorted([(order[_top(line)], 0, index, "- " + _shown(line))
-                      for index, line in enumerate(gone)] +
-                     [(order[_top(line)], 1, index, "+ " + _shown(line))
-                      for index, line in enumerate(new)])
+    # per top-level statement (in the order the trees have them): its `-` lines, then its
+    # `+` lines, each in tree order
+    order = dict.fromkeys([line.top for line in before] + [line.top for line in after])
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for side, lines, sign in ((0, gone, "- "), (1, new, "+ ")):
+        for line in lines:
+            group = groups.get(line.top)
+            if group is None:
+                group = groups[line.top] = ([], [])
+            group[side].append(sign + _shown(line))
+    text = "\n".join(shown for top in order if top in groups
+                     for side in groups[top] for shown in side)
     # secret leaves are masked by position (show); every line also by the patterns of
     # tasks.semantic_diff (a secret in a leaf the table does not name), in one pass
-    return mask_secrets("\n".join(text for *_, text in changes) + "\n")
+    return mask_secrets(text + "\n")
 
 
 def _same_tops(running: Element, candidate: Element) -> frozenset[str]:
@@ -149,7 +158,3 @@ def _shown(line: LeafLine) -> str:
                 _SHOWN.clear()
             _SHOWN[line] = text
     return text
-
-
-def _top(line: LeafLine) -> str:
-    return line.header[0] if line.header else " ".join(line.words[:1])
