@@ -21,16 +21,21 @@ that process from wait4 in a small runner process; the emulator host's CPU meanw
   single-*   one junos spoke and one iosxe spoke put back to their factory configuration
              (through the driver, not timed), then `dcvpn deploy --site S`: the same flow for
              one device, whose gate reads the hub gateways it peers with
-Per-phase times come from the deploy's JSON report (`timings`). The target (issue 6): the
-fleet deploy under 6x the single-device deploy, checked with the fastest fleet deploy against
-the fastest single-device deploy of all rounds (on a shared machine each run is slowed by
-whatever else runs; the fastest of several is the least disturbed; medians are shown too).
+With --accept RANGE the fabric sets bgp.accept: each gateway's import filter holds the ranges
+instead of every site prefix (without it a gateway's configuration grows with the fabric:
+each of 200 gateways carries a 198-entry prefix list, so the fleet's work grows with the
+square of its size). Per-phase times come from the deploy's JSON report (`timings`). The
+target (issue 6): the fleet deploy under 6x the single-device deploy, checked with the
+fastest fleet deploy against the fastest single-device deploy of all rounds (on a shared
+machine each run is slowed by whatever else runs; the fastest of several is the least
+disturbed; medians are shown too).
 Every wait is bounded; only processes started here are stopped, by PID. Exit 0 when every run
 ended as expected and the target is met, 1 otherwise, 2 for bad options or a host that does
 not start.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -65,10 +70,12 @@ class BenchError(Exception):
 
 # --- the fabric -----------------------------------------------------------------------------
 
-def fabric_data(gateways: int) -> dict[str, Any]:
-    """hub_spoke with `gateways` gateways: 2 hubs x 2 gateways (1 hub below 8 gateways)."""
+def fabric_data(gateways: int, accept: tuple[str, ...] = ()) -> dict[str, Any]:
+    """hub_spoke with `gateways` gateways: 2 hubs x 2 gateways (1 hub below 8 gateways);
+    accept: fabric.bgp.accept (none: every import filter lists every site prefix)."""
     hubs = 2 if gateways >= 8 else 1
-    data = generate(gateways - hubs, "hub_spoke", hubs=hubs, hub_gateways=2, name=FABRIC)
+    data = generate(gateways - hubs, "hub_spoke", hubs=hubs, hub_gateways=2, name=FABRIC,
+                    accept=accept)
     number = 0
     for site in data["sites"]:
         for gw in site["gateways"]:
@@ -397,6 +404,12 @@ def table(result: dict[str, Any]) -> str:
                      f"{len(r['waves'])} | {r['wall_s']:.2f} | {vs} | {r['peak_rss_mb']:.0f} | "
                      f"{r['cpu_s']:.1f} | {r['host_cpu_s']:.1f} | {r['outcome']} |")
     host = result["emulator_host"]
+    settings = result["settings"]
+    accept = ", ".join(settings.get("accept") or [])
+    lines += ["", f"Fabric: {settings['sites']} sites, {settings['gateways']} gateways, "
+              + (f"bgp.accept [{accept}] (each import filter: the ranges)." if accept else
+                 f"no bgp.accept (each import filter lists all {settings['sites']} site "
+                 "prefixes).")]
     lines += ["", f"Emulator host: {host['emulators']} emulators in one process, listening after "
               f"{host['startup_s']:.1f}s, peak RSS {host['peak_rss_mb']:.0f} MB."]
     if fleet is not None:
@@ -437,12 +450,13 @@ def _py_spy() -> str:
 
 
 def bench(gateways: int, workers: int, bound: float, work: Path,
-          progress: Any, profile: bool = False, rounds: int = 1) -> dict[str, Any]:
+          progress: Any, profile: bool = False, rounds: int = 1,
+          accept: tuple[str, ...] = ()) -> dict[str, Any]:
     from inventory.model import Fabric  # noqa: PLC0415
     from inventory.topology import compile_fabric  # noqa: PLC0415
     from tasks.pki.psk import ensure_psks  # noqa: PLC0415
 
-    data = fabric_data(gateways)
+    data = fabric_data(gateways, accept)
     fabric = work / "fabric.yaml"
     fabric.write_text(fabric_yaml(data))
     lab_dir = work / "fleet-lab"  # not "lab": the cwd of `python -m` shadows packages
@@ -451,7 +465,7 @@ def bench(gateways: int, workers: int, bound: float, work: Path,
     password = os.urandom(12).hex()
     settings = {"gateways": gateways, "workers": workers, "sites": len(data["sites"]),
                 "hubs": data["fabric"]["hubs"], "tunnels": len(compiled.tunnels),
-                "rounds": rounds, "cpus": os.cpu_count(),
+                "rounds": rounds, "accept": list(accept), "cpus": os.cpu_count(),
                 "loadavg_before": os.getloadavg()[0]}
     runs: list[Run] = []
     hosts: list[dict[str, Any]] = []
@@ -493,6 +507,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="rounds, each on a new emulator host: a fleet deploy and the "
                              "single-device deploys (default 3); the target compares the "
                              "fastest of each, medians are shown too")
+    parser.add_argument("--accept", action="append", default=[], metavar="RANGE",
+                        help="fabric.bgp.accept range (repeatable; e.g. 10.0.0.0/8): each "
+                             "import filter holds the ranges instead of every site prefix, so "
+                             "a gateway's configuration no longer grows with the fabric")
     parser.add_argument("--json", action="store_true", help="results as JSON on stdout")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (fabric, reports, emulator log)")
@@ -505,11 +523,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.gateways < 4 or args.workers < 1 or args.bound <= 0 or args.rounds < 1:
         parser.error("--gateways needs at least 4, --workers at least 1, --rounds at least 1, "
                      "--bound > 0")
+    for text in args.accept:
+        try:
+            ipaddress.IPv4Network(text)
+        except ValueError as exc:
+            parser.error(f"--accept {text}: {exc}")
     work = Path(tempfile.mkdtemp(prefix="dcvpn-bench-deploy-"))
     try:
         result = bench(args.gateways, args.workers, args.bound, work,
                        lambda line: print(f"bench_deploy: {line}", file=sys.stderr),
-                       args.profile, args.rounds)
+                       args.profile, args.rounds, tuple(args.accept))
     except BenchError as exc:
         print(f"bench_deploy: {exc}", file=sys.stderr)
         return 2

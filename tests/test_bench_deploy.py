@@ -94,3 +94,19 @@ def test_bad_options_are_refused_with_exit_2_before_anything_starts() -> None:
                               text=True, timeout=60, check=False)
         assert done.returncode == 2, (bad, done.stderr[-500:])
         assert "--rounds at least 1" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_accept_sets_the_fabric_import_ranges_and_keeps_each_filter_small() -> None:
+    bench = _bench()
+    listed = bench.fabric_data(8)
+    ranged = bench.fabric_data(8, ("10.0.0.0/8",))
+    assert "accept" not in listed["fabric"].get("bgp", {})
+    assert ranged["fabric"]["bgp"]["accept"] == ["10.0.0.0/8"]
+    assert ranged["sites"] == listed["sites"]  # the same gateways, only the filters differ
+
+
+def test_a_bad_accept_range_is_a_usage_error() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--accept", "10.0.0.0/33"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--accept 10.0.0.0/33" in done.stderr and "Traceback" not in done.stderr
