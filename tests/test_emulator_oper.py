@@ -34,6 +34,7 @@ from lab.emulators.oper_model import (
     IkeProposal,
     PrefixRule,
     RouteFilter,
+    StateMemo,
     TunnelEndpoint,
     device_state,
     tunnel_match,
@@ -190,6 +191,52 @@ def test_owners_and_state_are_reused_until_an_intent_changes() -> None:
     assert registry.owners() is not owners
     assert left.state().sessions[0].phase is BgpPhase.ACTIVE
     left.close()
+
+
+def _star(spokes: int) -> tuple[DeviceIntent, dict[str, DeviceIntent]]:
+    """A hub at 192.0.2.10 with a tunnel and a BGP session to each spoke (by public address)."""
+    hub_ends, hub_neighbors, peers = [], [], {}
+    for n in range(1, spokes + 1):
+        hub_address, spoke_address = "192.0.2.10", f"192.0.2.{10 + n}"
+        hub_ip, spoke_ip = f"100.64.0.{2 * n}", f"100.64.0.{2 * n + 1}"
+        hub_ends.append(_end(hub_address, spoke_address, f"{hub_ip}/31", name=f"to-s{n}"))
+        hub_neighbors.append(BgpNeighbor(spoke_ip, 65100 + n))
+        peers[spoke_address] = _device(f"s{n}", _end(spoke_address, hub_address,
+                                                     f"{spoke_ip}/31"),
+                                       65100 + n, 65000, hub_ip, (f"10.{n}.0.0/24",))
+    hub = DeviceIntent(gateway="h", platform="junos", local_addresses=frozenset({"192.0.2.10"}),
+                       tunnels=tuple(hub_ends), local_as=65000, neighbors=tuple(hub_neighbors))
+    return hub, peers
+
+
+def test_a_memo_matches_again_only_the_tunnels_whose_peer_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub's state after one spoke's commit: that spoke's tunnel and session are worked out
+    again, the others are taken from the memo, and the state equals a fresh computation."""
+    hub, peers = _star(3)
+    calls: list[str] = []
+    matched = tunnel_match
+
+    def counting(a: TunnelEndpoint, b: TunnelEndpoint) -> Any:
+        calls.append(b.local_address)
+        return matched(a, b)
+
+    monkeypatch.setattr("lab.emulators.oper_model.tunnel_match", counting)
+    memo = StateMemo(hub)
+    first = device_state(hub, peers.get, memo)
+    assert len(calls) == 3 and all(t.up for t in first.tunnels)
+    assert [s.phase for s in first.sessions] == [BgpPhase.ESTABLISHED] * 3
+    calls.clear()
+    assert device_state(hub, peers.get, memo) == first and calls == []  # nothing changed
+    peers["192.0.2.12"] = replace(peers["192.0.2.12"], local_as=65999)  # s2 commits
+    second = device_state(hub, peers.get, memo)
+    assert calls == ["192.0.2.12"]
+    assert second == device_state(hub, peers.get)  # the memo changes no answer
+    assert [s.phase for s in second.sessions] == [BgpPhase.ESTABLISHED, BgpPhase.ACTIVE,
+                                                  BgpPhase.ESTABLISHED]
+    assert second.tunnels[0] is first.tunnels[0] and second.sessions[2] is first.sessions[2]
+    with pytest.raises(ValueError, match="DeviceIntent it was made for"):
+        device_state(replace(hub, local_as=65001), peers.get, memo)
 
 
 def test_devices_that_report_their_commits_are_not_asked_in_between() -> None:

@@ -118,8 +118,16 @@ def _error(message: str, words: list[str], bad: str) -> RpcErrorInfo:
 Found = dict[Path, list[tuple[str, list[str]]]]
 
 
+# the paths the checks above read, and every path above them: the walk goes down only these
+# (a gateway's prefix-list items, most of a fabric-wide filter, are never visited)
+_WANTED = frozenset(path[:depth] for path in (
+    *(p for ref in REFERENCES for p in (ref.source, ref.target)),
+    *(source for source, _ in INTERFACE_REFERENCES)) for depth in range(1, len(path) + 1))
+
+
 def _index(config: Element) -> Found:
-    """Every list key and leaf value by schema path, with the [edit ...] words of its owner."""
+    """Every list key and leaf value at a path the checks read, by schema path, with the
+    [edit ...] words of its owner."""
     found: Found = {}
     _collect(config, junos_schema(), (), [], found)
     return found
@@ -135,6 +143,8 @@ def _collect(element: Element, node: SchemaNode, path: Path, words: list[str],
         if child is None:
             continue
         child_path = (*path, child.name)
+        if child_path not in _WANTED:
+            continue
         if child.is_leafy:
             found.setdefault(child_path, []).append(((item.text or "").strip(), words))
         else:

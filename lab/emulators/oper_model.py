@@ -284,21 +284,44 @@ def _peer_endpoint(mine: TunnelEndpoint, peer: DeviceIntent) -> TunnelEndpoint |
     return found[0] if found else None
 
 
-def tunnel_states(local: DeviceIntent, lookup: PeerLookup) -> tuple[TunnelState, ...]:
+@dataclass
+class StateMemo:
+    """What device_state worked out for one DeviceIntent (`local`), by tunnel and neighbor
+    position, with the peer intents it came from: a tunnel whose peer intent is the same
+    object is not matched again. Intents are immutable, so identity is enough. A hub's state
+    after one spoke's commit recomputes that spoke's tunnel and session only."""
+
+    local: DeviceIntent
+    tunnels: dict[int, tuple[DeviceIntent | None, TunnelState]] = field(default_factory=dict)
+    links: dict[int, int | None] = field(default_factory=dict)  # neighbor -> tunnel position
+    sessions: dict[int, tuple[TunnelState | None, DeviceIntent | None, BgpState]] = field(
+        default_factory=dict)
+
+
+def _tunnel_state(mine: TunnelEndpoint, peer: DeviceIntent | None) -> TunnelState:
+    if peer is None:
+        return TunnelState(mine, TunnelMatch(False, "no emulated peer at that address"))
+    theirs = _peer_endpoint(mine, peer)
+    if theirs is None:
+        return TunnelState(mine, TunnelMatch(False, "peer has no tunnel back"), peer.gateway)
+    match = tunnel_match(mine, theirs)
+    since = max(mine.since, theirs.since) if match.up else None
+    return TunnelState(mine, match, peer.gateway, since)
+
+
+def tunnel_states(local: DeviceIntent, lookup: PeerLookup,
+                  memo: StateMemo | None = None) -> tuple[TunnelState, ...]:
     out = []
-    for mine in local.tunnels:
+    for position, mine in enumerate(local.tunnels):
         peer = lookup(mine.remote_address)
-        if peer is None:
-            out.append(TunnelState(mine, TunnelMatch(False, "no emulated peer at that address")))
+        known = memo.tunnels.get(position) if memo is not None else None
+        if known is not None and known[0] is peer:
+            out.append(known[1])
             continue
-        theirs = _peer_endpoint(mine, peer)
-        if theirs is None:
-            out.append(TunnelState(mine, TunnelMatch(False, "peer has no tunnel back"),
-                                   peer.gateway))
-            continue
-        match = tunnel_match(mine, theirs)
-        since = max(mine.since, theirs.since) if match.up else None
-        out.append(TunnelState(mine, match, peer.gateway, since))
+        state = _tunnel_state(mine, peer)
+        if memo is not None:
+            memo.tunnels[position] = (peer, state)
+        out.append(state)
     return tuple(out)
 
 
@@ -327,32 +350,56 @@ def _link_finder(tunnels: Iterable[TunnelState]) -> Callable[[str], TunnelState 
 
 
 def bgp_states(local: DeviceIntent, tunnels: tuple[TunnelState, ...],
-               lookup: PeerLookup) -> tuple[BgpState, ...]:
+               lookup: PeerLookup, memo: StateMemo | None = None) -> tuple[BgpState, ...]:
     out = []
-    tunnel_for = _link_finder(tunnels)
-    for neighbor in local.neighbors:
+    finder: Callable[[str], TunnelState | None] | None = None
+    positions = {id(state): position for position, state in enumerate(tunnels)}
+    for index, neighbor in enumerate(local.neighbors):
         if not neighbor.enabled:
             out.append(BgpState(neighbor, BgpPhase.IDLE))
             continue
-        tunnel = tunnel_for(neighbor.address)
-        own = str(_interface(tunnel.endpoint.inner).ip) if tunnel and tunnel.endpoint.inner \
-            else None
+        if memo is not None and index in memo.links:  # the links follow from `local` alone
+            at = memo.links[index]
+            tunnel = tunnels[at] if at is not None else None
+        else:
+            finder = finder or _link_finder(tunnels)
+            tunnel = finder(neighbor.address)
+            if memo is not None:
+                memo.links[index] = positions[id(tunnel)] if tunnel is not None else None
         peer = lookup(tunnel.endpoint.remote_address) if tunnel and tunnel.up else None
-        back = next((n for n in peer.neighbors if n.address == own), None) if peer else None
-        if (peer is None or back is None or tunnel is None or tunnel.since is None
-                or not back.enabled or local.local_as is None
-                or back.remote_as != local.local_as or neighbor.remote_as != peer.local_as):
-            out.append(BgpState(neighbor, BgpPhase.ACTIVE, local_address=own))
+        known = memo.sessions.get(index) if memo is not None else None
+        if known is not None and known[0] is tunnel and known[1] is peer:
+            out.append(known[2])
             continue
-        received = tuple(p for p in back.announces if neighbor.accepts.accepts(p))
-        since = max(tunnel.since, neighbor.since, back.since)
-        out.append(BgpState(neighbor, BgpPhase.ESTABLISHED, received, since, own, back.announces))
+        session = _bgp_state(local, neighbor, tunnel, peer)
+        if memo is not None:
+            memo.sessions[index] = (tunnel, peer, session)
+        out.append(session)
     return tuple(out)
 
 
-def device_state(local: DeviceIntent, lookup: PeerLookup) -> DeviceState:
-    tunnels = tunnel_states(local, lookup)
-    return DeviceState(tunnels, bgp_states(local, tunnels, lookup))
+def _bgp_state(local: DeviceIntent, neighbor: BgpNeighbor, tunnel: TunnelState | None,
+               peer: DeviceIntent | None) -> BgpState:
+    own = str(_interface(tunnel.endpoint.inner).ip) if tunnel and tunnel.endpoint.inner \
+        else None
+    back = next((n for n in peer.neighbors if n.address == own), None) if peer else None
+    if (peer is None or back is None or tunnel is None or tunnel.since is None
+            or not back.enabled or local.local_as is None
+            or back.remote_as != local.local_as or neighbor.remote_as != peer.local_as):
+        return BgpState(neighbor, BgpPhase.ACTIVE, local_address=own)
+    received = tuple(p for p in back.announces if neighbor.accepts.accepts(p))
+    since = max(tunnel.since, neighbor.since, back.since)
+    return BgpState(neighbor, BgpPhase.ESTABLISHED, received, since, own, back.announces)
+
+
+def device_state(local: DeviceIntent, lookup: PeerLookup,
+                 memo: StateMemo | None = None) -> DeviceState:
+    """With memo (made for this `local`), what is known of a tunnel or session whose peer
+    intent is unchanged is taken from it, and what is worked out is kept there."""
+    if memo is not None and memo.local is not local:
+        raise ValueError("a StateMemo serves the DeviceIntent it was made for")
+    tunnels = tunnel_states(local, lookup, memo)
+    return DeviceState(tunnels, bgp_states(local, tunnels, lookup, memo))
 
 
 def stamped(previous: DeviceIntent | None, current: DeviceIntent, now: float) -> DeviceIntent:

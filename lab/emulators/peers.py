@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab.emulators.errors import EmulatorError
-from lab.emulators.oper_model import DeviceIntent, DeviceState, device_state, stamped
+from lab.emulators.oper_model import DeviceIntent, DeviceState, StateMemo, device_state, stamped
 
 Owner = tuple[str, DeviceIntent]  # gateway name, its committed intent
 
@@ -174,6 +174,7 @@ class DevicePeers:
         self.gateway = gateway
         self.committed = committed
         self._state: tuple[DeviceIntent, object, DeviceState] | None = None
+        self._memo: StateMemo | None = None  # per tunnel and session, for self._state's intent
         if registry is not None:
             registry.register(PeerView(gateway, platform, committed, notifies))
 
@@ -201,7 +202,9 @@ class DevicePeers:
             return next((intent for gateway, intent in owners.get(address, ())
                          if gateway != self.gateway), None)
 
-        state = device_state(own, lookup)
+        if self._memo is None or self._memo.local is not own:
+            self._memo = StateMemo(own)
+        state = device_state(own, lookup, self._memo)
         self._state = (own, owners, state)
         return state
 
