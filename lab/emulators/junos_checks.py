@@ -95,14 +95,15 @@ def commit_check(config: Element) -> list[RpcErrorInfo]:
     errors: list[RpcErrorInfo] = []
     for ref in REFERENCES:
         defined = {key for key, _ in found.get(ref.target, [])}
-        for value, words in found.get(ref.source, []):
+        for value, trail in found.get(ref.source, []):
             if value not in defined:
-                errors.append(_error(ref.message.format(value=value), words, ref.source[-1]))
+                errors.append(_error(ref.message.format(value=value), _words(trail),
+                                     ref.source[-1]))
     interfaces = _logical_interfaces(config)
     for source, message in INTERFACE_REFERENCES:
-        for value, words in found.get(source, []):
+        for value, trail in found.get(source, []):
             if _unit_name(value) not in interfaces:
-                errors.append(_error(message.format(value=value), words, source[-1]))
+                errors.append(_error(message.format(value=value), _words(trail), source[-1]))
     for rule in MANDATORY:
         for element, words in _entries(config, rule.owner):
             if not _has(element, rule.needs):
@@ -115,7 +116,18 @@ def _error(message: str, words: list[str], bad: str) -> RpcErrorInfo:
     return RpcErrorInfo(message, path=edit_path(words), info=(("bad-element", bad),))
 
 
-Found = dict[Path, list[tuple[str, list[str]]]]
+# the statements above a value, innermost last: (outer trail, statement, its schema node);
+# their [edit ...] words are made only for a value an error names
+Trail = tuple["Trail", Element, SchemaNode] | None
+Found = dict[Path, list[tuple[str, Trail]]]
+
+
+def _words(trail: Trail) -> list[str]:
+    out: list[list[str]] = []
+    while trail is not None:
+        trail, element, node = trail
+        out.append(statement_words(element, node))
+    return [word for words in reversed(out) for word in words]
 
 
 # the paths the checks above read, and every path above them: the walk goes down only these
@@ -129,15 +141,15 @@ def _index(config: Element) -> Found:
     """Every list key and leaf value at a path the checks read, by schema path, with the
     [edit ...] words of its owner."""
     found: Found = {}
-    _collect(config, junos_schema(), (), [], found)
+    _collect(config, junos_schema(), (), None, found)
     return found
 
 
-def _collect(element: Element, node: SchemaNode, path: Path, words: list[str],
+def _collect(element: Element, node: SchemaNode, path: Path, trail: Trail,
              found: Found) -> None:
     if node.kind is Kind.LIST:
         key = "" if not node.keys else _text(element, node.keys[0])
-        found.setdefault(path, []).append((key, words))
+        found.setdefault(path, []).append((key, trail))
     for item in children(element):
         child = node.child(str(item.tag))
         if child is None:
@@ -146,10 +158,9 @@ def _collect(element: Element, node: SchemaNode, path: Path, words: list[str],
         if child_path not in _WANTED:
             continue
         if child.is_leafy:
-            found.setdefault(child_path, []).append(((item.text or "").strip(), words))
+            found.setdefault(child_path, []).append(((item.text or "").strip(), trail))
         else:
-            child_words = [*words, *statement_words(item, child)]
-            _collect(item, child, child_path, child_words, found)
+            _collect(item, child, child_path, (trail, item, child), found)
 
 
 def _entries(config: Element, path: Path) -> list[tuple[Element, list[str]]]:
