@@ -46,7 +46,7 @@ from tasks.pki.deploy_material import (
     with_device_certificates,
 )
 from tasks.pki.files import default_secrets_dir
-from tasks.pki.psk import resolve_secrets
+from tasks.pki.psk import resolved_secrets
 from tasks.read_back import reader_for
 from tasks.render import render_gateway
 from tasks.render_context import SECRET_PREFIX
@@ -145,11 +145,9 @@ def resolve(task: Task, config: str, secrets_dir: str | None,
     """The config with its secret references resolved, and the secret values themselves
     (for a private key: its PEM and every base64 line of it)."""
     config, values = resolve_keys(config, Path(pki_dir) if pki_dir else None)
-    refs = sorted(set(_REF.findall(config)))
-    if refs:
-        folder = secrets_folder(task, secrets_dir)
-        values += [resolve_secrets(ref, folder) for ref in refs]
-        config = resolve_secrets(config, folder)
+    if _REF.search(config):
+        config, found = resolved_secrets(config, secrets_folder(task, secrets_dir))
+        values += found
     if not values:
         return config, []
     hide(values)  # client libraries log what they send

@@ -96,6 +96,11 @@ def resolve_secrets(text: str, secrets_dir: Path) -> str:
     The result holds secrets: push it, never log or store it. Every unresolved reference is
     named in one MissingSecretError.
     """
+    return resolved_secrets(text, secrets_dir)[0]
+
+
+def resolved_secrets(text: str, secrets_dir: Path) -> tuple[str, list[str]]:
+    """resolve_secrets, and the values it put in (each file read once)."""
     values: dict[str, str] = {}
     missing: list[str] = []
     for match in _REF.finditer(text):
@@ -117,4 +122,4 @@ def resolve_secrets(text: str, secrets_dir: Path) -> str:
         refs = ", ".join(f"{SECRET_PREFIX}{r}}}" for r in missing)
         raise MissingSecretError(f"no secret for {refs} in {secrets_dir} "
                                  "(create PSKs with dcvpn pki psk)")
-    return _REF.sub(lambda m: values[m.group("ref")], text)
+    return _REF.sub(lambda m: values[m.group("ref")], text), list(values.values())
