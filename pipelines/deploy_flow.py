@@ -151,6 +151,9 @@ class Deployer:
         self.prefixes = prefix_counts(fleet.compiled)
         self._index: WaveIndex | None = None  # the waves' route and ping checks (deploy_waves)
         self._held_lines = threading.local()  # lines of a confirm beside a commit (_say)
+        # gateway -> (the diff's view, its summary): the commit of a held candidate answers
+        # the very same view, whose summary (a hub's diff has 10^4 lines) is not made again
+        self._summaries: dict[str, tuple[object, dict[str, Any] | None]] = {}
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -170,6 +173,14 @@ class Deployer:
             return self._confirm_wave(healthy), lines
         finally:
             del self._held_lines.lines
+
+    def _summary(self, gateway: str, view: Any, changed: bool) -> dict[str, Any] | None:
+        known = self._summaries.get(gateway)
+        if known is not None and known[0] is view and (known[1] or {}).get("changed") == changed:
+            return known[1]
+        summary = diff_summary(view, changed)
+        self._summaries[gateway] = (view, summary)
+        return summary
 
     def _results(self, names: Collection[str], task: Callable[..., Result],
                  **kwargs: Any) -> dict[str, Result]:
@@ -222,7 +233,7 @@ class Deployer:
                 worst = code if worst is None else max(worst, code)
                 continue
             is_changed = bool(result.result["changed"])
-            record.diff = diff_summary(result.result["diff"], is_changed)
+            record.diff = self._summary(name, result.result["diff"], is_changed)
             record.outcome = Outcome.WOULD_CHANGE if is_changed else Outcome.UNCHANGED
             if is_changed:
                 changed.append(name)
@@ -292,7 +303,7 @@ class Deployer:
                 target = lost if isinstance(result.exception, ConnectError) else failed
                 target[name] = error_text(result)
                 continue
-            record.diff = diff_summary(result.result["diff"], bool(result.changed))
+            record.diff = self._summary(name, result.result["diff"], bool(result.changed))
             if not result.result["committed"]:
                 record.outcome = Outcome.UNCHANGED
                 continue
