@@ -87,8 +87,9 @@ bench-emulators: install-dev
 	$(BIN)/python bench/bench_emulators.py
 
 # dcvpn deploy to 200 emulated gateways (--workers 50) vs a single-device deploy (issue 6)
-bench-deploy: install-dev
-	$(BIN)/python bench/bench_deploy.py
+bench-deploy: install-dev  # both fabrics: every site prefix listed, then bgp.accept ranges
+	$(BIN)/python bench/bench_deploy.py; listed=$$?; \
+	$(BIN)/python bench/bench_deploy.py --accept 10.0.0.0/8 && exit $$listed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache

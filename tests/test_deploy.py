@@ -168,10 +168,13 @@ class Lab:
                 server._acceptor.close()
                 await server._acceptor.wait_closed()
                 server._acceptor = None
-            for conn in list(server.connections):
+            connections = list(server.connections)
+            for conn in connections:
                 conn.close()
+            for conn in connections:  # gone before the test goes on: the next read must fail
+                await asyncio.wait_for(conn.wait_closed(), WAIT)
 
-        asyncio.run_coroutine_threadsafe(cut(), thread._loop).result(WAIT)
+        asyncio.run_coroutine_threadsafe(cut(), thread._loop).result(2 * WAIT)
 
 
 def wait_until(predicate: Callable[[], bool], what: str, bound: float = WAIT) -> None:
