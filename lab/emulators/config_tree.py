@@ -168,9 +168,24 @@ _NOT_PLAIN = etree.XPath("boolean(descendant::*/@* | descendant::comment() | "
                          "descendant-or-self::*[*]/text()[normalize-space()])")
 
 
+def _ordered(element: Element, path: Path, rules: TreeRules) -> bool:
+    """Whether every element below is already in the rules' sibling order (what the sort
+    of fresh_copy, a stable one, would leave as it is)."""
+    last = -1
+    for item in element.iterchildren(etree.Element):
+        item_path = (*path, str(item.tag))
+        rank = rules.order(item_path)
+        if rank < last:
+            return False
+        last = rank
+        if len(item) and not _ordered(item, item_path, rules):
+            return False
+    return True
+
+
 def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     """A copy without operation attributes, children in schema order, deletions dropped."""
-    if not rules.sorts_siblings and not _NOT_PLAIN(element):
+    if not _NOT_PLAIN(element) and (not rules.sorts_siblings or _ordered(element, path, rules)):
         # nothing to drop or reorder below the root: lxml copies the subtree in C
         plain = copy_tree(element)
         plain.attrib.clear()
