@@ -185,6 +185,11 @@ def _ordered(element: Element, path: Path, rules: TreeRules) -> bool:
 
 def fresh_copy(element: Element, path: Path, rules: TreeRules) -> Element:
     """A copy without operation attributes, children in schema order, deletions dropped."""
+    if not len(element) and not element.attrib:  # a bare leaf (most of a configuration)
+        bare = copy_tree(element)
+        if not rules.is_value(path):
+            bare.text = None
+        return bare
     if not _NOT_PLAIN(element) and (not rules.sorts_siblings or _ordered(element, path, rules)):
         # nothing to drop or reorder below the root: lxml copies the subtree in C
         plain = copy_tree(element)

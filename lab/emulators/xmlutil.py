@@ -1,6 +1,5 @@
 """Small lxml helpers shared by the emulators (namespaces, parsing, comparison)."""
 
-import copy
 
 from lxml import etree
 
@@ -61,8 +60,9 @@ def text_of(element: Element | None) -> str:
 
 
 def _copy(element: Element) -> Element:
-    """A deep copy, alone in a document of its own (without the tail text it had)."""
-    copied = copy.deepcopy(element)
+    """A deep copy, alone in a document of its own (without the tail text it had). lxml's own
+    __deepcopy__, not copy.deepcopy's bookkeeping around it (4x the cost of a leaf's copy)."""
+    copied = element.__deepcopy__({})
     copied.tail = None
     return copied
 
