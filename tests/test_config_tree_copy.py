@@ -1,8 +1,9 @@
-"""config_tree.fresh_copy: the copy a load takes in, in the schema's sibling order."""
+"""config_tree.fresh_copy and edit: the copy a load takes in, in the schema's sibling order,
+and a merge of new statements (copied whole when a copy is what the merge would build)."""
 
 from lxml import etree
 
-from lab.emulators.config_tree import fresh_copy
+from lab.emulators.config_tree import Op, edit, fresh_copy
 from lab.emulators.junos_config import JunosRules
 
 PROPOSAL = "<proposal><name>P</name>{fields}</proposal>"
@@ -34,3 +35,24 @@ def test_a_copy_in_order_is_equal_and_independent_of_its_source() -> None:
     assert etree.tostring(copy) == etree.tostring(source)
     next(copy.iter("name")).text = "Q"  # a copy: the source keeps its own nodes
     assert next(source.iter("name")).text == "P"
+
+
+def _merged(source: str) -> str:
+    target = etree.Element("configuration")
+    assert edit(target, etree.fromstring(f"<configuration>{source}</configuration>"),
+                JunosRules(), (), Op.MERGE) == []
+    return etree.tostring(target).decode()
+
+
+def test_a_new_subtree_is_merged_as_a_copy_of_itself() -> None:
+    new = f"<security><ike>{PROPOSAL.format(fields=IN_ORDER)}</ike></security>"
+    assert _merged(new) == f"<configuration>{new}</configuration>"
+
+
+def test_a_new_subtree_that_a_merge_changes_is_merged_not_copied() -> None:
+    """Twice the same list entry folds into one; a key after other statements moves first."""
+    twice = PROPOSAL.format(fields=IN_ORDER) * 2
+    assert _merged(f"<security><ike>{twice}</ike></security>").count("<proposal>") == 1
+    late_key = ("<security><ike><proposal><dh-group>group20</dh-group><name>P</name>"
+                "</proposal></ike></security>")
+    assert "<proposal><name>P</name><dh-group>" in _merged(late_key)

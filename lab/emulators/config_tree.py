@@ -152,6 +152,11 @@ def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
                 insert_ordered(target, replacement, path, rules)
                 siblings.added(key, replacement)
             continue
+        if match is None and not _NOT_BARE(item) and _merges_as_copied(item, child_path, rules):
+            new = copy_tree(item)  # what the merge into its skeleton would build, in C
+            insert_ordered(target, new, path, rules)
+            siblings.added(key, new)
+            continue
         if match is None:
             match = _skeleton(item, child_path, rules)
             insert_ordered(target, match, path, rules)
@@ -159,6 +164,48 @@ def edit(target: Element, source: Element, rules: TreeRules, path: Path = (),
         problems.extend(edit(match, item, rules, child_path,
                              Op.MERGE if op is Op.CREATE else op))
     return problems
+
+
+# an attribute (an operation among them) on the node or below, a comment or processing
+# instruction, or any text beside child elements: what a merge into a skeleton would drop
+_NOT_BARE = etree.XPath("boolean(descendant-or-self::*/@* | descendant::comment() | "
+                        "descendant::processing-instruction() | "
+                        "descendant-or-self::*[*]/text())")
+
+
+def _merges_as_copied(element: Element, path: Path, rules: TreeRules) -> bool:
+    """Whether merging element into a new node (its skeleton: the keys first) builds a copy of
+    it: below every node the key leaves come first, no two siblings are the same statement
+    (the merge would fold them), siblings are in the rules' order, and only value leaves hold
+    text. A new list entry or container of a fleet's first deploy is one whole subtree."""
+    nodes = children(element)
+    keys = rules.keys(path)
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    keyed = True  # still within the leading key leaves
+    last = -1
+    for item in nodes:
+        name = str(item.tag)
+        item_path = (*path, name)
+        if name in keys:
+            if not keyed:
+                return False
+        else:
+            keyed = False
+        identity = (name, rules.identity(item_path, item))
+        if identity in seen:
+            return False
+        seen.add(identity)
+        if rules.sorts_siblings:
+            rank = rules.order(item_path)
+            if rank < last:
+                return False
+            last = rank
+        if len(item):
+            if not _merges_as_copied(item, item_path, rules):
+                return False
+        elif item.text is not None and not rules.is_value(item_path):
+            return False
+    return True
 
 
 # below the root: an attribute (an operation among them), a comment or processing instruction,
