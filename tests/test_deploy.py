@@ -262,6 +262,21 @@ def fast_lab(tmp_path: Path) -> Iterator[Lab]:
         bench.stop()
 
 
+def cut_off_after(monkeypatch: pytest.MonkeyPatch, lab: Lab, method: str, gateway: str,
+                  wave: int | None = None) -> None:
+    """Deployer.<method> (a step of a wave) runs as usual, then `gateway` stops answering
+    (after that step of wave `wave` only, when given)."""
+    original = getattr(deploy_flow.Deployer, method)
+
+    def step_then_cut(self: deploy_flow.Deployer, step_wave: Any, *rest: Any) -> Any:
+        found = original(self, step_wave, *rest)
+        if wave is None or step_wave.number == wave:
+            lab.cut_off(gateway)
+        return found
+
+    monkeypatch.setattr(deploy_flow.Deployer, method, step_then_cut)
+
+
 def outcomes(report: dict[str, Any]) -> dict[str, str]:
     return {name: d["outcome"] for name, d in report["devices"].items()}
 
@@ -381,14 +396,7 @@ def test_a_device_lost_after_commit_is_left_to_its_timer_and_the_others_roll_bac
         fast_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     lab = fast_lab
     before = {gw: lab.running(gw) for gw in GATEWAYS}
-    original = deploy_flow.Deployer._commit
-
-    def commit_then_lose_dp2(self: deploy_flow.Deployer, wave: Any, *rest: Any) -> Any:
-        found = original(self, wave, *rest)
-        lab.cut_off("dp2-gw1")
-        return found
-
-    monkeypatch.setattr(deploy_flow.Deployer, "_commit", commit_then_lose_dp2)
+    cut_off_after(monkeypatch, lab, "_commit", "dp2-gw1")
     # two device minutes (12 s here): room for the deploy to finish under load before the
     # lost device's own timer fires, and the wait below (20 s) still sees it fire
     code, report = lab.deploy("--workers", "3", "--confirm-timeout", "120", "--settle", "5")
@@ -410,15 +418,7 @@ def test_rollback_all_also_undoes_the_confirmed_canary_when_a_later_wave_fails(
         fast_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     lab = fast_lab
     before = {gw: lab.running(gw) for gw in GATEWAYS}
-    original = deploy_flow.Deployer._commit
-
-    def lose_dp3_in_wave_2(self: deploy_flow.Deployer, wave: Any, *rest: Any) -> Any:
-        found = original(self, wave, *rest)
-        if wave.number == 2:
-            lab.cut_off("dp3-gw1")
-        return found
-
-    monkeypatch.setattr(deploy_flow.Deployer, "_commit", lose_dp3_in_wave_2)
+    cut_off_after(monkeypatch, lab, "_commit", "dp3-gw1", wave=2)
     code, report = lab.deploy("--canary", "dp1", "--workers", "2", "--confirm-timeout", "60",
                               "--settle", "5", "--rollback-all")
     assert code == Exit.DEVICE
@@ -437,16 +437,7 @@ def test_a_wave_that_cannot_be_confirmed_takes_back_the_next_wave_committed_mean
     be confirmed, so wave 2's fresh commits go back too and the run stops."""
     lab = fast_lab
     before = {gw: lab.running(gw) for gw in GATEWAYS}
-    original = deploy_flow.Deployer._gate
-
-    def lose_the_canary_after_its_gate(self: deploy_flow.Deployer, wave: Any,
-                                       *rest: Any) -> Any:
-        found = original(self, wave, *rest)
-        if wave.number == 1:
-            lab.cut_off("dp1-gw1")
-        return found
-
-    monkeypatch.setattr(deploy_flow.Deployer, "_gate", lose_the_canary_after_its_gate)
+    cut_off_after(monkeypatch, lab, "_gate", "dp1-gw1", wave=1)
     code, report = lab.deploy("--canary", "dp1", "--workers", "2", "--confirm-timeout", "120",
                               "--settle", "3")
     assert code == Exit.DEVICE
@@ -505,14 +496,7 @@ def test_the_diff_candidate_is_committed_as_loaded_and_later_waves_are_released_
 
     lab.write_fabric(fabric_data("cbc"))
     before = {gw: lab.running(gw) for gw in GATEWAYS}
-    original = deploy_flow.Deployer._commit
-
-    def lose_the_canary(self: deploy_flow.Deployer, wave: Any, *rest: Any) -> Any:
-        found = original(self, wave, *rest)
-        lab.cut_off("dp1-gw1")
-        return found
-
-    monkeypatch.setattr(deploy_flow.Deployer, "_commit", lose_the_canary)
+    cut_off_after(monkeypatch, lab, "_commit", "dp1-gw1")
     code, report = lab.deploy("--canary", "dp1", "--confirm-timeout", "120", "--settle", "3")
     assert code == Exit.DEVICE
     assert outcomes(report) == {"dp1-gw1": "unreachable", "dp2-gw1": "not-run",
