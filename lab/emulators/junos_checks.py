@@ -6,10 +6,11 @@ must name something defined elsewhere. Messages follow the device's wording wher
 are close paraphrases otherwise.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.emulators.config_tree import Path
-from lab.emulators.junos_config import edit_path, statement_words
+from lab.emulators.junos_config import Trail, edit_path, statement_words, trail_words
 from lab.emulators.junos_schema import Kind, SchemaNode, junos_schema
 from lab.emulators.rpc_errors import RpcErrorInfo
 from lab.emulators.xmlutil import Element, children
@@ -97,13 +98,13 @@ def commit_check(config: Element) -> list[RpcErrorInfo]:
         defined = {key for key, _ in found.get(ref.target, [])}
         for value, trail in found.get(ref.source, []):
             if value not in defined:
-                errors.append(_error(ref.message.format(value=value), _words(trail),
+                errors.append(_error(ref.message.format(value=value), trail_words(trail),
                                      ref.source[-1]))
     interfaces = _logical_interfaces(config)
     for source, message in INTERFACE_REFERENCES:
         for value, trail in found.get(source, []):
             if _unit_name(value) not in interfaces:
-                errors.append(_error(message.format(value=value), _words(trail), source[-1]))
+                errors.append(_error(message.format(value=value), trail_words(trail), source[-1]))
     for rule in MANDATORY:
         for element, words in _entries(config, rule.owner):
             if not _has(element, rule.needs):
@@ -112,22 +113,13 @@ def commit_check(config: Element) -> list[RpcErrorInfo]:
     return errors
 
 
-def _error(message: str, words: list[str], bad: str) -> RpcErrorInfo:
-    return RpcErrorInfo(message, path=edit_path(words), info=(("bad-element", bad),))
+def _error(message: str, words: Sequence[str], bad: str) -> RpcErrorInfo:
+    return RpcErrorInfo(message, path=edit_path(list(words)), info=(("bad-element", bad),))
 
 
-# the statements above a value, innermost last: (outer trail, statement, its schema node);
-# their [edit ...] words are made only for a value an error names
-Trail = tuple["Trail", Element, SchemaNode] | None
+# a value with the statements above it (junos_config.Trail): their [edit ...] words are made
+# only for a value an error names
 Found = dict[Path, list[tuple[str, Trail]]]
-
-
-def _words(trail: Trail) -> list[str]:
-    out: list[list[str]] = []
-    while trail is not None:
-        trail, element, node = trail
-        out.append(statement_words(element, node))
-    return [word for words in reversed(out) for word in words]
 
 
 # the paths the checks above read, and every path above them: the walk goes down only these

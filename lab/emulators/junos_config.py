@@ -121,10 +121,10 @@ def normalize_loaded(config: Element) -> Element:
 
 # the statements above an element, innermost last: (outer trail, statement, its schema node);
 # an error message names them ([edit ...]), so their words are made only for one
-_Trail = tuple["_Trail | None", Element, SchemaNode] | None
+Trail = tuple["Trail | None", Element, SchemaNode] | None
 
 
-def _words(trail: _Trail) -> tuple[str, ...]:
+def trail_words(trail: Trail) -> tuple[str, ...]:
     out: list[list[str]] = []
     while trail is not None:
         trail, element, node = trail
@@ -132,12 +132,12 @@ def _words(trail: _Trail) -> tuple[str, ...]:
     return tuple(word for words in reversed(out) for word in words)
 
 
-def _check(element: Element, node: SchemaNode, path: Path, trail: _Trail) -> None:
+def _check(element: Element, node: SchemaNode, path: Path, trail: Trail) -> None:
     for item in children(element):
         name = str(item.tag)
         child = node.child(name)
         if child is None:
-            raise ConfigSyntaxError("syntax error", bad_element=name, path=_words(trail))
+            raise ConfigSyntaxError("syntax error", bad_element=name, path=trail_words(trail))
         deleting = bool(item.attrib) and _RULES.operation(item, Op.MERGE) is Op.DELETE
         if node.choice_keys and name == node.choice_keys[1] and not (item.text or "").strip():
             continue
@@ -146,37 +146,37 @@ def _check(element: Element, node: SchemaNode, path: Path, trail: _Trail) -> Non
             continue
         if (item.text or "").strip():
             raise ConfigSyntaxError("syntax error", bad_element=(item.text or "").strip(),
-                                    path=_words(trail))
+                                    path=trail_words(trail))
         if child.kind is Kind.LIST:
             if child.choice_keys is not None:
                 _fold_choice(item, child, trail)
             for key in child.keys:
                 if not _child_text(item, key) and key not in (child.choice_keys or ())[1:]:
                     raise ConfigSyntaxError(f"missing mandatory statement: '{key}'",
-                                            bad_element=name, path=_words(trail))
+                                            bad_element=name, path=trail_words(trail))
         _check(item, child, (*path, name), (trail, item, child))
 
 
-def _check_value(item: Element, node: SchemaNode, deleting: bool, trail: _Trail) -> None:
+def _check_value(item: Element, node: SchemaNode, deleting: bool, trail: Trail) -> None:
     if children(item):
         raise ConfigSyntaxError("syntax error", bad_element=local_name(children(item)[0]),
-                                path=_words(trail))
+                                path=trail_words(trail))
     value = (item.text or "").strip()
     if node.kind is Kind.EMPTY:
         if value:
-            raise ConfigSyntaxError("syntax error", bad_element=value, path=_words(trail))
+            raise ConfigSyntaxError("syntax error", bad_element=value, path=trail_words(trail))
         return
     if not value:
         if deleting:
             return
         raise ConfigSyntaxError(f"missing argument for '{node.name}'",
-                                bad_element=node.name, path=_words(trail))
+                                bad_element=node.name, path=trail_words(trail))
     problem = node.constraint.problem(value)
     if problem is not None:
-        raise ConfigSyntaxError(problem, bad_element=value, path=(*_words(trail), node.name))
+        raise ConfigSyntaxError(problem, bad_element=value, path=(*trail_words(trail), node.name))
 
 
-def _fold_choice(item: Element, node: SchemaNode, trail: _Trail) -> None:
+def _fold_choice(item: Element, node: SchemaNode, trail: Trail) -> None:
     """Junos' own spelling of a match type (<orlonger/>) as the stored YANG keys."""
     assert node.choice_keys is not None
     ident, value = node.choice_keys
@@ -184,7 +184,7 @@ def _fold_choice(item: Element, node: SchemaNode, trail: _Trail) -> None:
     native = [c for c in children(item) if c.tag in allowed]
     if len(native) > 1 or (native and any(c.tag in (ident, value) for c in children(item))):
         raise ConfigSyntaxError("syntax error", bad_element=str(native[-1].tag),
-                                path=_words(trail))
+                                path=trail_words(trail))
     if native:
         chosen = native[0]
         kind, held = etree.Element(ident), etree.Element(value)
@@ -194,7 +194,7 @@ def _fold_choice(item: Element, node: SchemaNode, trail: _Trail) -> None:
         item.remove(chosen)
     elif _child_text(item, value):
         raise ConfigSyntaxError("syntax error", bad_element=_child_text(item, value),
-                                path=_words(trail))
+                                path=trail_words(trail))
     elif value not in {str(c.tag) for c in children(item)} and _child_text(item, ident):
         item.insert(item.index(_first_child(item, ident)) + 1, etree.Element(value))
 
