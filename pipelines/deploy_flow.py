@@ -368,12 +368,11 @@ class Deployer:
         began = time.monotonic()
         (committed, failed, lost), confirmed = self._commit(wave, earlier)
         record.timings["commit"] = time.monotonic() - began
-        if failed or lost or confirmed is not Exit.OK:
-            for name, text in failed.items():
-                self._device(name).outcome = Outcome.FAILED
-                self._device(name).errors.append(text)
-            for name, text in lost.items():
-                self._lost(name, text)
+        for name, text in failed.items():
+            self._device(name).outcome = Outcome.FAILED
+            self._device(name).errors.append(text)
+        for name, text in lost.items():
+            self._lost(name, text)
         if confirmed is not Exit.OK and earlier is not None:  # the wave before failed to
             if committed:                                     # confirm: stop here
                 self.say(f"wave {wave.number}/{total}: wave {earlier.wave.number} could not "
