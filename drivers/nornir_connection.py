@@ -25,6 +25,7 @@ from nornir.core.task import Task
 
 from drivers.base import ConfigDriver, DeviceTarget, driver_class
 from drivers.errors import ConnectError, UnsupportedError
+from drivers.xml_parsing import own_dictionary
 from inventory.model import Platform, Transport
 
 CONNECTION = "dcvpn"
@@ -103,7 +104,14 @@ class DcvpnConnection:
 
 
 def driver_for(task: Task) -> ConfigDriver:
-    """The open driver of task.host (opened on first use, kept for the following tasks)."""
+    """The open driver of task.host (opened on first use, kept for the following tasks).
+
+    The worker thread first takes a string dictionary of its own (drivers.xml_parsing): a
+    Nornir worker is a new thread, and its first lxml work through a driver is often ncclient
+    building a request with its shared parser, which would tie the thread to the dictionary
+    of whichever worker used that parser last (two deploy runs overlap: a wave's confirm
+    beside the next wave's commit)."""
+    own_dictionary()
     host = task.host
     if CONNECTION not in host.connections:
         params = host.get_connection_parameters(CONNECTION)

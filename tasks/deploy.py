@@ -37,6 +37,7 @@ from drivers.errors import DriverError, UnsupportedError
 from drivers.nornir_connection import driver_for
 from drivers.redact import MASK, hide
 from drivers.strongswan_bundle import pack as pack_files
+from drivers.xml_parsing import own_dictionary
 from inventory.model import Platform, Transport
 from tasks.pki.deploy_material import (
     covers,
@@ -122,6 +123,7 @@ def secrets_folder(task: Task, override: str | None = None) -> Path:
 
 
 def rendered_candidate(task: Task, pki_dir: str | None = None) -> str:
+    own_dictionary()  # a worker thread's first lxml work may be here (drivers.nornir_connection)
     host = task.host
     key = _platform_key(task)
     compiled = host["compiled"]

@@ -6,10 +6,13 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from lxml import etree
 
+from drivers import xml_parsing
+from drivers.nornir_connection import CONNECTION, driver_for
 from drivers.xml_parsing import untrusted_parser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,3 +116,24 @@ def test_huge_tree_is_asked_for() -> None:
         etree.fromstring(deep, untrusted_parser())
     assert etree.fromstring(deep, untrusted_parser(huge_tree=True)).tag == "a"
 
+
+
+def test_a_driver_task_owns_its_dictionary_before_the_driver_works() -> None:
+    """driver_for, which every driver task calls first, gives its worker thread a dictionary
+    of its own: the driver's first lxml work (ncclient parses its request through a parser
+    every thread shares) then cannot tie the thread to another worker's."""
+    driver = object()
+    host = SimpleNamespace(connections={CONNECTION: driver},
+                           get_connection=lambda name, config: driver)
+    task = SimpleNamespace(host=host, nornir=SimpleNamespace(config=None))
+    seen: list[tuple[bool, bool, object]] = []
+
+    def worker() -> None:
+        before = bool(getattr(xml_parsing._local, "owned", False))
+        found = driver_for(task)  # type: ignore[arg-type]
+        seen.append((before, bool(getattr(xml_parsing._local, "owned", False)), found))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join(10)
+    assert seen == [(False, True, driver)]
