@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import inspect
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,7 +73,6 @@ HOLDS_CANDIDATE: frozenset[tuple[Platform, Transport]] = frozenset({
     (Platform.IOSXE, Transport.NETCONF),
 })
 HELD = "dcvpn_held_candidate"  # host data key: the HeldCandidate of the host's open driver
-_REF = re.compile(re.escape(SECRET_PREFIX) + r"[^}]*\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +145,7 @@ def resolve(task: Task, config: str, secrets_dir: str | None,
     """The config with its secret references resolved, and the secret values themselves
     (for a private key: its PEM and every base64 line of it)."""
     config, values = resolve_keys(config, Path(pki_dir) if pki_dir else None)
-    if _REF.search(config):
+    if SECRET_PREFIX in config:  # resolved_secrets finds the references themselves
         config, found = resolved_secrets(config, secrets_folder(task, secrets_dir))
         values += found
     if not values:
